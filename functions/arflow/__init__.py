@@ -1,0 +1,1 @@
+"""arflow: credit control and collections, one lifecycle per invoice."""

@@ -1,0 +1,1 @@
+"""Domain logic in plain, typed Python: no AWS calls here, only through the adapters in dal/."""
