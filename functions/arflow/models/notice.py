@@ -76,6 +76,11 @@ class NoticeContext(BaseModel):
     credit_limit: Decimal | None = None
     history: list[HistoryLine] = Field(default_factory=list)
     legal_referral: bool = False
+    undelivered_notice: NoticeKind | None = Field(
+        default=None, description="For customer_unreachable: the customer notice not sent"
+    )
+    # Insurer-facing facts.
+    insurance_policy_number: str | None = None
 
 
 class RenderedNotice(BaseModel):

@@ -99,8 +99,6 @@ class Policy(BaseModel):
     late_fee: LateFeeTerms = Field(default_factory=LateFeeTerms)
     insurance: InsurancePolicy | None = Field(default_factory=InsurancePolicy)
     credit: CreditPolicy = Field(default_factory=CreditPolicy)
-    finance_email: str = "finance@example.com"
-    sender_email: str = "credit-control@example.com"
 
     @field_validator("timezone")
     @classmethod
@@ -126,5 +124,10 @@ class Policy(BaseModel):
         return local.astimezone(ZoneInfo("UTC"))
 
     @classmethod
+    def from_text(cls, text: str) -> "Policy":
+        """A policy document, YAML or JSON; what it leaves out takes the defaults."""
+        return cls.model_validate(yaml.safe_load(text) or {})
+
+    @classmethod
     def from_file(cls, path: Path) -> "Policy":
-        return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        return cls.from_text(path.read_text(encoding="utf-8"))

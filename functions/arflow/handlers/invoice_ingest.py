@@ -1,0 +1,81 @@
+"""InvoiceIngestFunction: the invoice-created webhooks (canonical JSON, UBL XML, Stripe)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from arflow.errors import ArflowError
+from arflow.handlers.support import error_response, json_response, raw_body
+from arflow.logic import webhook_auth
+from arflow.logic.documents import parse_document
+from arflow.logic.documents.errors import DocumentError
+from arflow.logic.documents.stripe import (
+    SIGNATURE_HEADER,
+    parse_stripe_event,
+    verify_stripe_signature,
+)
+from arflow.logic.intake import IntakeResult, receive_document
+from arflow.services import services
+from arflow.timekeeping import utcnow
+
+logger = Logger(service="arflow")
+app = APIGatewayHttpResolver()
+
+
+def _answer(result: IntakeResult) -> Response[str]:
+    return json_response(202 if result.status == "accepted" else 200, result.body())
+
+
+@app.post("/invoices")
+def post_invoice() -> Response[str]:
+    raw = raw_body(app)
+    deps = services()
+    now = utcnow()
+    webhook_auth.verify(
+        raw,
+        dict(app.current_event.headers),
+        deps.secret(deps.settings.webhook_secret_arn),
+        int(now.timestamp()),
+    )
+    document = parse_document(raw, app.current_event.headers.get("content-type"))
+    return _answer(receive_document(deps, document, now))
+
+
+@app.post("/webhooks/stripe")
+def post_stripe_event() -> Response[str]:
+    raw = raw_body(app)
+    deps = services()
+    now = utcnow()
+    verify_stripe_signature(
+        raw,
+        app.current_event.headers.get(SIGNATURE_HEADER.lower()),
+        deps.secret(deps.settings.stripe_secret_arn),
+        int(now.timestamp()),
+    )
+    event = parse_stripe_event(raw)
+    if event.document is None:
+        # Stripe retries anything but 2xx: an event we do not act on is acknowledged, with why.
+        logger.info("Stripe event ignored", stripe_event=event.event_id, type=event.event_type)
+        return json_response(
+            200, {"status": "ignored", "event": event.event_id, "reason": event.unhandled_reason}
+        )
+    return _answer(receive_document(deps, event.document, now))
+
+
+@app.exception_handler(DocumentError)
+def _bad_document(error: DocumentError) -> Response[str]:
+    logger.info("Document rejected", error=type(error).__name__)
+    return error_response(error)
+
+
+@app.exception_handler(ArflowError)
+def _refused(error: ArflowError) -> Response[str]:
+    logger.info("Request refused", error=type(error).__name__)
+    return error_response(error)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

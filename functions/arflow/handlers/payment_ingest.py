@@ -1,0 +1,57 @@
+"""PaymentIngestFunction: the payment webhook records money received."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from arflow.errors import ArflowError
+from arflow.handlers.support import error_response, json_response, raw_body
+from arflow.logic import webhook_auth
+from arflow.logic.documents.canonical import load_json
+from arflow.logic.documents.errors import DocumentError, InvalidDocumentError
+from arflow.logic.settlement import receive_payment
+from arflow.models.invoice import Payment
+from arflow.services import services
+from arflow.timekeeping import utcnow
+
+logger = Logger(service="arflow")
+app = APIGatewayHttpResolver()
+
+
+@app.post("/payments")
+def post_payment() -> Response[str]:
+    raw = raw_body(app)
+    deps = services()
+    now = utcnow()
+    webhook_auth.verify(
+        raw,
+        dict(app.current_event.headers),
+        deps.secret(deps.settings.webhook_secret_arn),
+        int(now.timestamp()),
+    )
+    try:
+        payment = Payment.model_validate(load_json(raw))
+    except ValidationError as error:
+        raise InvalidDocumentError.from_validation(error) from error
+    result = receive_payment(deps, payment, now)
+    return json_response(201 if result.status == "applied" else 200, result.body())
+
+
+@app.exception_handler(DocumentError)
+def _bad_payment(error: DocumentError) -> Response[str]:
+    return error_response(error)
+
+
+@app.exception_handler(ArflowError)
+def _refused(error: ArflowError) -> Response[str]:
+    logger.info("Payment refused", error=type(error).__name__)
+    return error_response(error)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
+

@@ -1,0 +1,92 @@
+"""The lifecycle's own steps: plan what comes next, park until then, record how it ended."""
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from arflow.dal.workflow import answer_token
+from arflow.logic.holds import place_hold, release_hold
+from arflow.logic.holds import INVOICE_OVERDUE
+from arflow.logic.schedule import next_step
+from arflow.models.records import Outcome, TimelineEvent
+from arflow.services import Services
+
+logger = Logger(service="arflow")
+
+
+def plan(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
+    invoice = services.invoices.require(invoice_id)
+    step = next_step(invoice, services.policy(), now)
+    if step.skipped:
+        services.invoices.skip_stages(invoice_id, [s.value for s in step.skipped])
+    logger.info(
+        "Next step planned",
+        invoice_id=invoice_id,
+        stage=step.stage.value if step.stage else None,
+        outcome=step.outcome.value if step.outcome else None,
+    )
+    return {
+        "outcome": step.outcome.value if step.outcome else None,
+        "stage": step.stage.value if step.stage else None,
+        "due_at": step.due_at.strftime("%Y-%m-%dT%H:%M:%SZ") if step.due_at else None,
+        "due_now": step.due_now,
+        "wait_seconds": step.wait_seconds,
+        "skipped": [s.value for s in step.skipped],
+    }
+
+
+def park(services: Services, invoice_id: str, task_token: str) -> dict[str, Any]:
+    """Keep the token a payment answers. Settled in the meantime: answer it now ourselves."""
+    if services.invoices.park(invoice_id, task_token):
+        return {"parked": True}
+    answer_token(services.settings.region, task_token, {"outcome": "settled"})
+    return {"parked": False}
+
+
+def end(services: Services, invoice_id: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    invoice = services.invoices.require(invoice_id)
+    if services.invoices.end(invoice_id, outcome):
+        services.history.append(
+            invoice_id,
+            TimelineEvent.LIFECYCLE_ENDED,
+            now,
+            {
+                "outcome": outcome.value,
+                "balance": str(invoice.balance),
+                "currency": invoice.currency,
+                "stages": sorted(invoice.stages),
+                "skipped_stages": invoice.skipped_stages,
+            },
+            invoice.customer_id,
+        )
+    return {"outcome": outcome.value}
+
+
+def fail(
+    services: Services, invoice_id: str, error: str, cause: str, now: datetime
+) -> dict[str, Any]:
+    invoice = services.invoices.require(invoice_id)
+    if services.invoices.end(invoice_id, Outcome.FAILED):
+        services.history.append(
+            invoice_id,
+            TimelineEvent.LIFECYCLE_ENDED,
+            now,
+            {"outcome": Outcome.FAILED.value, "error": error, "cause": cause[:500]},
+            invoice.customer_id,
+        )
+    return {"outcome": Outcome.FAILED.value}
+
+
+def hold_new_orders(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
+    """The overdue invoice holds the customer's new orders, unless it was settled meanwhile."""
+    invoice = services.invoices.require(invoice_id)
+    if not invoice.is_open:
+        return {"placed": False, "why": "not_open"}
+    placed = place_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now)
+
+    # A payment may have settled the invoice while the hold was written: undo it then.
+    if placed and not services.invoices.require(invoice_id).is_open:
+        release_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now)
+        return {"placed": False, "why": "settled_meanwhile"}
+    return {"placed": placed}

@@ -1,0 +1,123 @@
+"""What is stored: invoices, customers, and the append-only history the timeline is built from."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from arflow.models.invoice import InvoiceDocument
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    CREDITED = "credited"
+    APPLIED = "applied"  # a credit note, once its amount has gone where it belongs
+
+
+SETTLED = frozenset({InvoiceStatus.PAID, InvoiceStatus.CREDITED})
+
+
+class DueDateSource(StrEnum):
+    INVOICE = "invoice"
+    PAYMENT_TERMS = "payment_terms"
+    CUSTOMER_TERMS = "customer_terms"
+    POLICY_DEFAULT = "policy_default"
+
+
+class Outcome(StrEnum):
+    """How a lifecycle ended."""
+
+    PAID = "PAID"
+    CREDITED = "CREDITED"
+    CLAIMED = "CLAIMED"
+    ESCALATED = "ESCALATED"
+    FAILED = "FAILED"
+
+
+class TimelineEvent(StrEnum):
+    INVOICE_RECEIVED = "invoice_received"
+    INVOICE_REJECTED = "invoice_rejected"
+    CREDIT_APPLIED = "credit_applied"
+    CREDIT_CHECKED = "credit_checked"
+    REMINDER_SENT = "reminder_sent"
+    OVERDUE_NOTICE_SENT = "overdue_notice_sent"
+    FORMAL_NOTICE_SENT = "formal_notice_sent"
+    ORDER_HOLD_PLACED = "order_hold_placed"
+    ORDER_HOLD_RELEASED = "order_hold_released"
+    FINANCE_ESCALATED = "finance_escalated"
+    INSURER_NOTIFIED = "insurer_notified"
+    CLAIM_SUBMITTED = "claim_submitted"
+    PAYMENT_RECEIVED = "payment_received"
+    INVOICE_SETTLED = "invoice_settled"
+    LIFECYCLE_ENDED = "lifecycle_ended"
+
+
+class InvoiceRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    invoice_id: str
+    customer_id: str
+    supplier_id: str
+    invoice_number: str
+    document: InvoiceDocument
+    content_hash: str
+    currency: str
+    total_amount: Decimal
+    amount_paid: Decimal = Decimal(0)
+    amount_credited: Decimal = Decimal(0)
+    balance: Decimal
+    issue_date: date
+    due_date: date
+    due_date_source: DueDateSource
+    status: InvoiceStatus = InvoiceStatus.OPEN
+    insured: bool = False
+    received_at: datetime
+    execution_arn: str | None = None
+    task_token: str | None = None
+    stages: dict[str, str] = Field(default_factory=dict, description="stage -> ISO time it ran")
+    skipped_stages: list[str] = Field(default_factory=list)
+    outcome: Outcome | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is InvoiceStatus.OPEN
+
+
+class HoldReason(BaseModel):
+    reason: str
+    invoice_id: str | None = None
+    placed_at: datetime
+
+
+class CustomerRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: str
+    name: str
+    email: str | None = None
+    country: str | None = None
+    locale: str | None = None
+    first_seen: datetime
+    credit_limit: Decimal | None = None
+    credit_currency: str | None = None
+    credit_balance: dict[str, Decimal] = Field(
+        default_factory=dict, description="Unapplied credit by currency"
+    )
+    payment_terms_days: int | None = None
+    review_due: date | None = None
+    holds: dict[str, HoldReason] = Field(default_factory=dict)
+    on_hold: bool = False
+
+
+class HistoryEvent(BaseModel):
+    """One line of an invoice's append-only history (EventsTable)."""
+
+    invoice_id: str
+    seq: str
+    at: datetime
+    event: TimelineEvent
+    customer_id: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
