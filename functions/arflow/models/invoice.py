@@ -96,6 +96,12 @@ class InvoiceDocument(BaseModel):
     insured: bool | None = Field(
         default=None, description="Override of the policy's insurance cover for this invoice"
     )
+    source_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The sender's own id for the document when it is not the number "
+        "(Stripe's in_... or cn_...): what the sender's credit notes and payments refer to",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -103,6 +109,23 @@ class InvoiceDocument(BaseModel):
         if not is_known_currency(value):
             raise ValueError(f"unknown currency code {value!r}")
         return value
+
+    @field_validator("total_amount", "tax_amount")
+    @classmethod
+    def _amount_in_range(cls, value: Decimal | None) -> Decimal | None:
+        # Rounding to the minor unit raises, rather than fails validation, past decimal precision.
+        if value is not None and value.adjusted() >= 18:
+            raise ValueError("the amount is too large")
+        return value
+
+    @model_validator(mode="after")
+    def _credit_note_not_negative(self) -> "InvoiceDocument":
+        if self.document_type is DocumentType.CREDIT_NOTE and self.total_amount < 0:
+            raise ValueError(
+                "total_amount: a credit note's amount must not be negative "
+                "(it is the document type that says it reduces what is owed)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _amounts_and_dates(self) -> "InvoiceDocument":
