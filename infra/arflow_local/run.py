@@ -100,7 +100,8 @@ def run(
     begin = start or plan.start or (min(known) if known else datetime.now(UTC))
     queue: list[tuple[datetime, int, str, Any]] = []
     order = itertools.count()
-    for delivery in plan.deliveries:
+    # On the same instant invoices go before the credit notes that may refer to them.
+    for delivery in sorted(plan.deliveries, key=lambda d: d.meta.get("is_credit", False)):
         heapq.heappush(queue, (max(delivery.at or begin, begin), next(order), "document", delivery))
 
     result = RunResult(out=out, timeline=[])

@@ -193,7 +193,11 @@ def _canonical_delivery(path: Path, body: bytes, content_type: str) -> Delivery:
     try:
         document = parse_document(body, content_type)
         at = datetime.combine(document.issue_date, DELIVERY_TIME)
-        meta = {"invoice_number": document.invoice_number, "supplier_id": document.supplier.id}
+        meta = {
+            "invoice_number": document.invoice_number,
+            "supplier_id": document.supplier.id,
+            "is_credit": document.is_credit,
+        }
     except DocumentError:
         pass  # the webhook will say what is wrong with it
     return Delivery(str(path), "invoices", body, content_type, at, meta=meta)
@@ -202,7 +206,10 @@ def _canonical_delivery(path: Path, body: bytes, content_type: str) -> Delivery:
 def _stripe_delivery(path: Path, data: dict[str, Any]) -> Delivery:
     # Stripe delivers events; a bare object is sent in the envelope Stripe would put it in.
     created = int(data.get("created") or 0)
-    event = wrap_stripe_object(data, created) if data.get("object") != "event" else data
+    try:
+        event = wrap_stripe_object(data, created)
+    except DocumentError:
+        event = data  # nothing Stripe would wrap it in: sent as it is, for the webhook to refuse
     body = json.dumps(event, indent=2).encode()
     at = datetime.fromtimestamp(created, UTC) if created else None
     meta: dict[str, Any] = {}
@@ -212,6 +219,7 @@ def _stripe_delivery(path: Path, data: dict[str, Any]) -> Delivery:
             meta = {
                 "invoice_number": parsed.document.invoice_number,
                 "supplier_id": parsed.document.supplier.id,
+                "is_credit": parsed.document.is_credit,
             }
     except DocumentError:
         pass

@@ -1,5 +1,7 @@
 """InvoiceIngestFunction: the invoice-created webhooks (canonical JSON, UBL XML, Stripe)."""
 
+import hashlib
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -40,7 +42,9 @@ def post_invoice() -> Response[str]:
         int(now.timestamp()),
     )
     document = parse_document(raw, app.current_event.headers.get("content-type"))
-    return _answer(receive_document(deps, document, now))
+    # A UBL document is the legal invoice itself: any difference in it is different content.
+    digest = hashlib.sha256(raw).hexdigest() if document.source.value == "peppol" else None
+    return _answer(receive_document(deps, document, now, digest))
 
 
 @app.post("/webhooks/stripe")
@@ -61,7 +65,13 @@ def post_stripe_event() -> Response[str]:
         return json_response(
             200, {"status": "ignored", "event": event.event_id, "reason": event.unhandled_reason}
         )
-    return _answer(receive_document(deps, event.document, now))
+    return _answer(receive_document(deps, event.document, now, stripe_object_digest(raw)))
+
+
+def stripe_object_digest(raw: bytes) -> str:
+    """What Stripe says the object is, whatever event or retry carried it."""
+    carried = json.loads(raw)["data"]["object"]
+    return hashlib.sha256(json.dumps(carried, sort_keys=True).encode()).hexdigest()
 
 
 @app.exception_handler(DocumentError)

@@ -37,8 +37,13 @@ class IntakeResult:
 
 
 def receive_document(
-    services: Services, document: InvoiceDocument, now: datetime
+    services: Services, document: InvoiceDocument, now: datetime, content_digest: str | None = None
 ) -> IntakeResult:
+    """Store a document once and act on it.
+
+    `content_digest` identifies what the sender sent (the UBL document itself, the Stripe object);
+    two deliveries with the same number and different content are a conflict, not a redelivery.
+    """
     policy = services.policy()
     customer = services.customers.record_buyer(document.customer, document.currency, now, policy)
     due_date, due_source = resolve_due_date(document, customer.payment_terms_days, policy)
@@ -50,7 +55,7 @@ def receive_document(
         supplier_id=document.supplier.id,
         invoice_number=document.invoice_number,
         document=document,
-        content_hash=document.content_hash(),
+        content_hash=content_digest or document.content_hash(),
         currency=document.currency,
         total_amount=document.total_amount,
         balance=amount if not document.is_credit else Decimal(0),
@@ -65,7 +70,7 @@ def receive_document(
     try:
         services.invoices.put_new(record)
     except DuplicateInvoiceError as duplicate:
-        return _redelivery(duplicate.existing, record)
+        return _redelivery(services, duplicate.existing, record, now)
 
     if document.is_credit:
         return _apply_credit(services, record, now)
@@ -98,13 +103,23 @@ def receive_document(
     )
 
 
-def _redelivery(existing: InvoiceRecord, arriving: InvoiceRecord) -> IntakeResult:
-    """The same document twice is a no-op; the same number with other content is a conflict."""
+def _redelivery(
+    services: Services, existing: InvoiceRecord, arriving: InvoiceRecord, now: datetime
+) -> IntakeResult:
+    """The same document twice changes nothing; the same number with other content is a conflict."""
     if existing.content_hash != arriving.content_hash:
         raise InvoiceConflictError(
             f"invoice {arriving.invoice_number} of supplier {arriving.supplier_id} was already "
             "received with different content; send a credit note or a new invoice number"
         )
+    # The history says it came again, so that no delivery goes unaccounted for.
+    services.history.append(
+        existing.invoice_id,
+        TimelineEvent.INVOICE_RECEIVED,
+        now,
+        {"invoice_number": existing.invoice_number, "redelivery": True},
+        customer_id=existing.customer_id,
+    )
     return IntakeResult(existing.invoice_id, "duplicate", existing.execution_arn)
 
 
