@@ -1,7 +1,7 @@
 """The one place the product asks what time it is.
 
-On AWS this is wall time. The local stack points it at its virtual clock, so that handlers, the state
-machine and scheduled payments all share one notion of now.
+On AWS this is wall time. The local stack points it at its virtual clock, so that handlers, the
+state machine and scheduled payments all share one notion of now.
 """
 
 from collections.abc import Callable

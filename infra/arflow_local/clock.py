@@ -1,10 +1,11 @@
 """One virtual clock for a whole local run.
 
-Every actor of a run (the driver that posts documents and payments, and one thread per Step Functions
-execution) is counted. An actor that waits (a Wait state, a task token with a timeout, a retry
-back-off, the driver's next scheduled delivery) tells the clock. When no actor is running, nothing can
-happen before the earliest wait ends, so the clock jumps straight to it: waits cost no wall time, and
-events scheduled at virtual times interleave with the workflows exactly as they would in real time.
+Every actor of a run (the driver that posts documents and payments, and one thread per Step
+Functions execution) is counted. An actor that waits (a Wait state, a task token with a timeout, a
+retry back-off, the driver's next scheduled delivery) tells the clock. When no actor is running,
+nothing can happen before the earliest wait ends, so the clock jumps straight to it: waits cost no
+wall time, and events scheduled at virtual times interleave with the workflows exactly as they
+would in real time.
 """
 
 import heapq
@@ -46,7 +47,7 @@ class VirtualClock:
     # Actors.
 
     def actor_started(self) -> None:
-        """Called by whoever starts an actor, before it runs, so the count never dips to zero early."""
+        """Called by whoever starts an actor, before it runs: the count never dips to zero early."""
         with self._lock:
             self._active += 1
 

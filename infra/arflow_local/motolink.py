@@ -1,18 +1,18 @@
 """Every coupling of the local stack to moto's internals, in one place.
 
-moto runs Step Functions executions with its own ASL interpreter (`execute_state_machine`). This module
-changes how that interpreter waits and threads, and nothing about what it decides:
+moto runs Step Functions executions with its own ASL interpreter (`execute_state_machine`). This
+module changes how that interpreter waits and threads, and nothing about what it decides:
 
 - each execution's thread is counted by the virtual clock as one actor;
-- the helper threads it starts for a program and for each task run inline in that actor's thread, so
-  an execution is one thread the clock can see (task timeouts are then enforced by the callback wait);
+- the helper threads it starts for a program and for each task run inline in that actor's thread,
+  so an execution is one thread the clock can see (a task-token wait enforces its own timeout);
 - Wait states, task-token waits with timeouts and retry back-off wait on the virtual clock;
 - timestamps it compares and records are virtual time;
 - a parsed definition is reused for every execution of the same definition, and the Lambda client
   it invokes through is created once.
 
-moto is pinned to one exact version (requirements-dev.txt); tests/integration/test_motolink.py fails
-loudly when any of the names below stops existing or stops behaving as expected.
+moto is pinned to one exact version (requirements-dev.txt); tests/integration/test_motolink.py
+fails loudly when any of the names below stops existing or stops behaving as expected.
 """
 
 import datetime as _datetime
@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from arflow_local.clock import VirtualClock
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto.ses.models import ses_backends
@@ -43,8 +44,6 @@ from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
-
-from arflow_local.clock import VirtualClock
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -146,10 +145,8 @@ class _VirtualDatetime(_datetime.datetime):
     @classmethod
     def now(cls, tz: _datetime.tzinfo | None = None) -> "_VirtualDatetime":
         instant = _link.need_clock().now()
-        local = instant.astimezone(tz) if tz is not None else instant
-        return cls(
-            *local.timetuple()[:6], local.microsecond, tzinfo=local.tzinfo if tz else None
-        )
+        local = instant.astimezone(tz) if tz is not None else instant.replace(tzinfo=None)
+        return cls.combine(local.date(), local.timetz())
 
 
 _datetime_shim = types.SimpleNamespace(
@@ -169,7 +166,7 @@ def _cached_entrypoint(self: execution_worker.ExecutionWorker) -> Any:
 
 
 class LambdaRouter:
-    """Answers the interpreter's Lambda Invoke calls with in-process handlers (a before-call hook)."""
+    """Answers the interpreter's Lambda Invoke calls with in-process handlers (before-call)."""
 
     def __init__(self, invoke: Callable[[str, bytes], tuple[bytes, bool]]) -> None:
         self._invoke = invoke
@@ -180,11 +177,11 @@ class LambdaRouter:
         with self._lock:
             key = f"{region}/{service}"
             if key not in self._clients:
-                client = boto3.client(
+                client = boto3.client(  # type: ignore[call-overload]
                     service,
                     region_name=region,
                     aws_access_key_id="testing",
-                    aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+                    aws_secret_access_key="testing",
                     config=Config(retries={"max_attempts": 0, "total_max_attempts": 1}),
                 )
                 if service == "lambda":
@@ -202,7 +199,7 @@ class LambdaRouter:
     def _answer(self, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
         from io import BytesIO
 
-        from botocore.awsrequest import AWSResponse
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
         from botocore.response import StreamingBody
 
         params = context["arflow_invoke"]
@@ -217,7 +214,7 @@ class LambdaRouter:
         }
         if failed:
             parsed["FunctionError"] = "Unhandled"
-        return AWSResponse("https://lambda.local/", 200, {}, None), parsed
+        return AWSResponse("https://lambda.local/", 200, HTTPHeaders(), None), parsed
 
 
 @contextmanager
@@ -232,7 +229,7 @@ def linked(clock: VirtualClock, router: LambdaRouter) -> Iterator[None]:
         (wait_timestamp, "datetime"): _datetime_shim,
         (CallbackEndpoint, "wait"): _virtual_callback_wait,
         (retrier_decl, "time"): _time_shim,
-        (EventManager, "_get_current_timestamp"): staticmethod(lambda: clock.now()),
+        (EventManager, "_get_current_timestamp"): staticmethod(clock.now),
         (lambda_eval_utils, "boto_client_for"): router.client_for,
     }
     saved = {key: key[0].__dict__[key[1]] for key in replacements}

@@ -49,7 +49,9 @@ def build_report(
         if i.document.document_type.value == "invoice" and not i.document.is_credit
     ]
     timeline = [
-        TimelineEntry(invoice_id=e["invoice_id"], at=_at(e["at"]), event=e["event"], detail=e["detail"])
+        TimelineEntry(
+            invoice_id=e["invoice_id"], at=_at(e["at"]), event=e["event"], detail=e["detail"]
+        )
         for e in result.timeline
     ]
 
@@ -100,7 +102,11 @@ def build_report(
                 ],
                 credit_limit=customer.credit_limit,
                 exposure=sum(
-                    (i.balance for i in own if i.is_open and i.currency == customer.credit_currency),
+                    (
+                        i.balance
+                        for i in own
+                        if i.is_open and i.currency == customer.credit_currency
+                    ),
                     Decimal(0),
                 ),
                 currency=customer.credit_currency,
@@ -115,7 +121,9 @@ def build_report(
         if "raw" in email:
             message = parser.parsebytes(str(email["raw"]).encode())
             to, subject = str(message["To"]), str(message["Subject"])
-            language = str(message.get("Content-Language", event.get("detail", {}).get("language", "")))
+            language = str(
+                message.get("Content-Language", event.get("detail", {}).get("language", ""))
+            )
             sent_at = parsedate_to_datetime(str(message["Date"]))
         else:
             to, subject, language = "finance", str(event.get("event", "finance notice")), "en"

@@ -1,5 +1,5 @@
-"""The main job: send every input as its sender would, run the clock until every lifecycle has ended,
-and write the timeline, the outbox and the report."""
+"""The main job: send every input as its sender would, run the clock until every lifecycle has
+ended, and write the timeline, the outbox and the report."""
 
 import heapq
 import itertools
@@ -47,7 +47,7 @@ class RunResult:
 
 
 class _Progress:
-    """A one-line indicator of the run, refreshed from its own thread (not an actor of the clock)."""
+    """A one-line indicator of the run, refreshed from its own thread (not a clock actor)."""
 
     def __init__(self, stream: TextIO, clock_now: Any, total: int) -> None:
         self._stream = stream
@@ -106,7 +106,10 @@ def run(
 
     result = RunResult(out=out, timeline=[])
     pending = _events_by_invoice(plan)
-    with simulation(begin, policy_text) as sim, _Progress(stream, sim.clock.now, len(plan.deliveries)) as progress:
+    with (
+        simulation(begin, policy_text) as sim,
+        _Progress(stream, sim.clock.now, len(plan.deliveries)) as progress,
+    ):
         while queue:
             at, _, kind, item = heapq.heappop(queue)
             sim.advance_to(at)
@@ -119,14 +122,19 @@ def run(
                         when = max(event.resolve(due), sim.clock.now())
                         heapq.heappush(queue, (when, next(order), "payment", (invoice_id, event)))
             else:
-                _pay(sim, *item, result)
+                invoice_id, event = item
+                _pay(sim, invoice_id, event, result)
         sim.run_until_idle()
         result.timeline = _merge_timeline(sim.timeline(), result.rejections)
         result.failures = len(sim.stack.failures)
         for failure in sim.stack.failures:
-            result.notes.append(f"{failure.function} raised {failure.error_type}: {failure.message}")
+            result.notes.append(
+                f"{failure.function} raised {failure.error_type}: {failure.message}"
+            )
         for key, events in pending.items():
-            result.notes += [f"event for {key} at {e.at} not sent: no such invoice was accepted" for e in events]
+            result.notes += [
+                f"event for {key} at {e.at} not sent: no such invoice was accepted" for e in events
+            ]
         _write_outputs(sim, result, plan, begin)
     return result
 
@@ -138,7 +146,9 @@ def _events_by_invoice(plan: Plan) -> dict[str, list[ScenarioEvent]]:
     return pending
 
 
-def _take_events(pending: dict[str, list[ScenarioEvent]], delivery: Delivery) -> list[ScenarioEvent]:
+def _take_events(
+    pending: dict[str, list[ScenarioEvent]], delivery: Delivery
+) -> list[ScenarioEvent]:
     names = [n for n in (delivery.key, delivery.meta.get("invoice_number")) if n]
     taken: list[ScenarioEvent] = []
     for name in names:
@@ -249,7 +259,9 @@ def _write_outputs(sim: Simulation, result: RunResult, plan: Plan, begin: dateti
     raw_messages = motolink.sent_emails(ACCOUNT_ID, sim.stack.region)
     for number, message in enumerate(raw_messages, start=1):
         event = sent_by_message.get(message.id, {})
-        name = f"{number:04d}-{event.get('event', 'email')}-{event.get('invoice_id', 'unknown')}.eml"
+        name = (
+            f"{number:04d}-{event.get('event', 'email')}-{event.get('invoice_id', 'unknown')}.eml"
+        )
         (outbox / name).write_bytes(message.raw_data.encode())
         emails.append({"file": f"outbox/{name}", "event": event, "raw": message.raw_data})
 
@@ -300,8 +312,7 @@ def summary_lines(sim_result: RunResult) -> list[str]:
             lines.append(f"  {credit['detail'].get('credit_note', invoice_id):<28} credit applied")
         for entry in rejected:
             lines.append(
-                f"  {Path(entry['detail']['file']).name:<28} rejected ({entry['detail']['status']}): "
-                f"{entry['detail']['reason']}"
+                f"  {Path(entry['detail']['file']).name:<28} "
+                f"rejected ({entry['detail']['status']}): {entry['detail']['reason']}"
             )
     return lines
-

@@ -14,9 +14,7 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any, cast
-
-from moto import mock_aws
+from typing import Any
 
 from arflow import timekeeping
 from arflow.dal.aws import forget_clients
@@ -25,6 +23,7 @@ from arflow.logic.documents.stripe import SIGNATURE_HEADER, sign_stripe_payload
 from arflow_local import motolink
 from arflow_local.clock import VirtualClock
 from arflow_local.stack import ACCOUNT_ID, HttpAnswer, LocalStack
+from moto import mock_aws
 
 LOCAL_PARAMETERS = {
     "SenderEmail": "credit-control@supplier.example",
@@ -92,7 +91,7 @@ class Simulation:
     def emails(self) -> list[EmailMessage]:
         parser = BytesParser(policy=email_policy.default)
         return [
-            cast(EmailMessage, parser.parsebytes(m.raw_data.encode()))
+            parser.parsebytes(m.raw_data.encode())
             for m in motolink.sent_emails(ACCOUNT_ID, self.stack.region)
         ]
 
@@ -104,7 +103,9 @@ class Simulation:
         ]
 
     def execution_status(self, execution_arn: str) -> dict[str, Any]:
-        return dict(self.stack.client("stepfunctions").describe_execution(executionArn=execution_arn))
+        return dict(
+            self.stack.client("stepfunctions").describe_execution(executionArn=execution_arn)
+        )
 
 
 @contextmanager
@@ -119,7 +120,7 @@ def simulation(
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     clock = VirtualClock(start)
     with ExitStack() as stack_of_contexts:
-        stack_of_contexts.enter_context(mock_aws(config=motolink.MOTO_CONFIG))  # type: ignore[arg-type]
+        stack_of_contexts.enter_context(mock_aws(config=motolink.MOTO_CONFIG))
         forget_clients()
         stack = (
             LocalStack(template_path, {**LOCAL_PARAMETERS, **(parameters or {})})

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from arflow.config import function_environment
 from arflow_local.template import Resolver, load_template
 
@@ -210,7 +209,9 @@ class LocalStack:
         for logical, spec in self.resources("AWS::DynamoDB::Table").items():
             props = self.resolver.resolve(spec.get("Properties", {}))
             name = self.resolver.refs[logical]
-            dynamodb.create_table(TableName=name, **{k: v for k, v in props.items() if k in allowed})
+            dynamodb.create_table(
+                TableName=name, **{k: v for k, v in props.items() if k in allowed}
+            )
             if props.get("SSESpecification", {}).get("SSEEnabled"):
                 dynamodb.update_table(TableName=name, SSESpecification={"Enabled": True})
             pitr = props.get("PointInTimeRecoverySpecification", {})
@@ -236,7 +237,11 @@ class LocalStack:
                 rules = [
                     {
                         "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
-                        **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+                        **(
+                            {"BucketKeyEnabled": rule["BucketKeyEnabled"]}
+                            if "BucketKeyEnabled" in rule
+                            else {}
+                        ),
                     }
                     for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
                 ]
@@ -273,9 +278,7 @@ class LocalStack:
         for logical, spec in self.resources("AWS::Serverless::Function").items():
             props = spec.get("Properties", {})
             own = props.get("Environment", {}).get("Variables", {})
-            environment = {
-                k: str(v) for k, v in self.resolver.resolve({**shared, **own}).items()
-            }
+            environment = {k: str(v) for k, v in self.resolver.resolve({**shared, **own}).items()}
             environment |= {
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
@@ -320,14 +323,14 @@ class LocalStack:
     # Running.
 
     def ref(self, logical_id: str) -> str:
-        return self.resolver.refs[logical_id]
+        return str(self.resolver.refs[logical_id])
 
     def secret(self, logical_id: str) -> str:
         client = self.client("secretsmanager")
         return str(client.get_secret_value(SecretId=self.ref(logical_id))["SecretString"])
 
     def invoke(self, function_name: str, payload: bytes) -> tuple[bytes, bool]:
-        """Run a function's handler as Lambda would: JSON in, JSON out, errors as Lambda reports them."""
+        """Run a handler as Lambda would: JSON in, JSON out, errors as Lambda reports them."""
         function = self.functions.get(function_name)
         if function is None:
             error = {"errorType": "ResourceNotFoundException", "errorMessage": function_name}
@@ -336,7 +339,7 @@ class LocalStack:
         try:
             with function_environment(function.environment):
                 result = function.handler()(json.loads(payload or b"{}"), context)
-        except Exception as error:  # noqa: BLE001 - reported as Lambda reports it, not swallowed
+        except Exception as error:
             with self._lock:
                 self.failures.append(
                     FunctionFailure(function.logical_id, type(error).__name__, str(error), _now())
@@ -349,9 +352,7 @@ class LocalStack:
             return json.dumps(body).encode(), True
         return json.dumps(result, default=str).encode(), False
 
-    def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> HttpAnswer:
+    def request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> HttpAnswer:
         """An HTTP request to the HTTP API, routed as API Gateway would (payload format 2.0)."""
         for route in self.routes:
             parameters = route.match(method, path)
@@ -360,15 +361,19 @@ class LocalStack:
             event = _http_event(route, path, parameters, headers, body)
             raw, failed = self.invoke(route.function.arn, json.dumps(event).encode())
             if failed:
-                return HttpAnswer(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                return HttpAnswer(
+                    500,
+                    {"content-type": "application/json"},
+                    b'{"message":"Internal Server Error"}',
+                )
             answer = json.loads(raw)
             data = answer.get("body") or ""
             payload = (
-                base64.b64decode(data)
-                if answer.get("isBase64Encoded")
-                else str(data).encode()
+                base64.b64decode(data) if answer.get("isBase64Encoded") else str(data).encode()
             )
-            return HttpAnswer(int(answer.get("statusCode", 200)), answer.get("headers", {}), payload)
+            return HttpAnswer(
+                int(answer.get("statusCode", 200)), answer.get("headers", {}), payload
+            )
         return HttpAnswer(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
 
 

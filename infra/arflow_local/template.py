@@ -19,8 +19,10 @@ def _construct(tag: str) -> Any:
                 value = str(value).split(".", 1)
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
+        elif isinstance(node, yaml.MappingNode):
+            value = loader.construct_mapping(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            raise yaml.constructor.ConstructorError(None, None, f"unexpected {tag} node")
         return {tag: value}
 
     return build
@@ -74,7 +76,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self._ref(str(argument))
             if key == "Fn::GetAtt":
@@ -101,9 +103,10 @@ class Resolver:
 
     def _sub(self, argument: Any) -> str:
         if isinstance(argument, list):
-            text, variables = str(argument[0]), {
-                k: str(self.resolve(v)) for k, v in dict(argument[1]).items()
-            }
+            text, variables = (
+                str(argument[0]),
+                {k: str(self.resolve(v)) for k, v in dict(argument[1]).items()},
+            )
         else:
             text, variables = str(argument), {}
 

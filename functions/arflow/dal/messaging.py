@@ -100,7 +100,9 @@ def secret_value(secret_arn: str, region: str) -> str:
     with _cache_lock:
         if secret_arn in _secret_cache:
             return _secret_cache[secret_arn]
-    value = str(client("secretsmanager", region).get_secret_value(SecretId=secret_arn)["SecretString"])
+    value = str(
+        client("secretsmanager", region).get_secret_value(SecretId=secret_arn)["SecretString"]
+    )
     with _cache_lock:
         _secret_cache[secret_arn] = value
     return value
@@ -108,9 +110,7 @@ def secret_value(secret_arn: str, region: str) -> str:
 
 def load_policy(parameter_name: str, region: str) -> Policy:
     """The policy document from SSM, validated; re-read when the parameter changes."""
-    raw = str(
-        client("ssm", region).get_parameter(Name=parameter_name)["Parameter"]["Value"]
-    )
+    raw = str(client("ssm", region).get_parameter(Name=parameter_name)["Parameter"]["Value"])
     with _cache_lock:
         cached = _policy_cache.get(parameter_name)
         if cached is not None and cached[0] == raw:

@@ -273,13 +273,14 @@ class Invoices:
         return updated is not None
 
     def mark_applied(self, invoice_id: str) -> None:
-        self._update(
-            invoice_id, "SET #st = :s", {":s": InvoiceStatus.APPLIED}, {"#st": "status"}
-        )
+        self._update(invoice_id, "SET #st = :s", {":s": InvoiceStatus.APPLIED}, {"#st": "status"})
 
     def end(self, invoice_id: str, outcome: Outcome) -> bool:
         updated = self._update(
-            invoice_id, "SET outcome = :o", {":o": outcome}, condition="attribute_not_exists(outcome)"
+            invoice_id,
+            "SET outcome = :o",
+            {":o": outcome},
+            condition="attribute_not_exists(outcome)",
         )
         return updated is not None
 
@@ -306,7 +307,9 @@ class Customers:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def record_buyer(self, party: Party, currency: str, now: datetime, policy: Policy) -> CustomerRecord:
+    def record_buyer(
+        self, party: Party, currency: str, now: datetime, policy: Policy
+    ) -> CustomerRecord:
         """Create the customer on its first invoice (with the capped first limit) or refresh it."""
         from datetime import timedelta
 
@@ -349,7 +352,9 @@ class Customers:
                 TableName=self._table,
                 Key=_values({"customer_id": customer_id}),
                 UpdateExpression="SET holds.#k = :h, on_hold = :true",
-                ConditionExpression="attribute_exists(customer_id) AND attribute_not_exists(holds.#k)",
+                ConditionExpression=(
+                    "attribute_exists(customer_id) AND attribute_not_exists(holds.#k)"
+                ),
                 ExpressionAttributeNames={"#k": key},
                 ExpressionAttributeValues=_values({":h": hold, ":true": True}),
             )

@@ -17,7 +17,7 @@ class Lifecycles:
         self._sfn = client("stepfunctions", region)
 
     def start(self, invoice_id: str, execution_input: dict[str, Any]) -> str:
-        """One execution per invoice: the execution name is the invoice id, so a retry is a no-op."""
+        """One execution per invoice, named after it: starting it again is a no-op."""
         try:
             response = self._sfn.start_execution(
                 stateMachineArn=self._arn, name=invoice_id, input=json.dumps(execution_input)

@@ -54,4 +54,3 @@ def _refused(error: ArflowError) -> Response[str]:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
-

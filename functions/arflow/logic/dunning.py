@@ -128,7 +128,12 @@ def _send_customer_notice(
 
     domain = services.settings.sender_email.rsplit("@", 1)[-1]
     raw = build_email(
-        rendered, services.settings.sender_email, customer.email, make_msgid(domain=domain), now, attachments
+        rendered,
+        services.settings.sender_email,
+        customer.email,
+        make_msgid(domain=domain),
+        now,
+        attachments,
     )
     message_id = services.mailer.send(services.settings.sender_email, customer.email, raw)
     detail: dict[str, Any] = {
@@ -169,7 +174,8 @@ def report_unreachable(
         now,
         [],
         services.settings.sender_email,
-        reason=f"no e-mail address on file; the {notice.value.replace('_', ' ')} was not sent",
+        reason="no e-mail address on file",
+        undelivered_notice=notice,
     )
     message_id = publish_to_finance(services, context)
     services.history.append(
@@ -202,7 +208,7 @@ def publish_to_finance(services: Services, context: NoticeContext) -> str:
 
 
 def escalate_to_finance(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
-    """About a month overdue: finance gets the exposure and the history; legal action is referred."""
+    """A month overdue: finance gets the exposure and the history; legal action is referred."""
     claim = services.invoices.claim_stage(invoice_id, Stage.ESCALATION.value, now)
     if claim is not StageClaim.CLAIMED:
         return {"escalated": False, "why": claim.value}

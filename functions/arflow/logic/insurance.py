@@ -9,8 +9,8 @@ from aws_lambda_powertools import Logger
 from arflow.config import environment
 from arflow.dal.aws import client
 from arflow.dal.insurer import InsurerAdapter, InsurerUnavailableError, insurer_from_env
-from arflow.errors import TransientServiceError
 from arflow.dal.store import StageClaim
+from arflow.errors import TransientServiceError
 from arflow.logic.claims import build_claim_pack, build_overdue_notification
 from arflow.models.claim import ClaimInvoice, PaymentRecord, SentNotice
 from arflow.models.claim import TimelineEvent as PackEvent

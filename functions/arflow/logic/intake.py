@@ -1,4 +1,4 @@
-"""An invoice or credit note arrives: store it once, then start its lifecycle or apply its credit."""
+"""An invoice or credit note arrives: store it once, then start its lifecycle or apply it."""
 
 from dataclasses import dataclass
 from datetime import datetime

@@ -6,8 +6,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from arflow.dal.workflow import answer_token
-from arflow.logic.holds import place_hold, release_hold
-from arflow.logic.holds import INVOICE_OVERDUE
+from arflow.logic.holds import INVOICE_OVERDUE, place_hold, release_hold
 from arflow.logic.schedule import next_step
 from arflow.models.records import Outcome, TimelineEvent
 from arflow.services import Services

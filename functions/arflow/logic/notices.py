@@ -178,7 +178,7 @@ class NoticeRenderer:
 
 
 # The six positional parameters are the signature the handlers were given to call.
-def build_email(  # noqa: PLR0917
+def build_email(
     rendered: RenderedNotice,
     sender: str,
     recipient: str,

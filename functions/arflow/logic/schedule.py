@@ -12,7 +12,7 @@ from arflow.models.records import DueDateSource, InvoiceRecord, Outcome
 def resolve_due_date(
     document: InvoiceDocument, customer_terms_days: int | None, policy: Policy
 ) -> tuple[date, DueDateSource]:
-    """The invoice's own due date, else its payment terms, else the customer's, else the policy's."""
+    """The invoice's due date, else its payment terms, else the customer's, else the policy's."""
     if document.due_date is not None:
         return document.due_date, DueDateSource.INVOICE
     if document.payment_terms_days is not None:
@@ -21,7 +21,9 @@ def resolve_due_date(
             DueDateSource.PAYMENT_TERMS,
         )
     if customer_terms_days is not None:
-        return document.issue_date + timedelta(days=customer_terms_days), DueDateSource.CUSTOMER_TERMS
+        return document.issue_date + timedelta(
+            days=customer_terms_days
+        ), DueDateSource.CUSTOMER_TERMS
     return (
         document.issue_date + timedelta(days=policy.default_payment_terms_days),
         DueDateSource.POLICY_DEFAULT,
@@ -69,4 +71,6 @@ def next_step(invoice: InvoiceRecord, policy: Policy, now: datetime) -> NextStep
         stage, at = past[-1]
         return NextStep(stage=stage, due_at=at, skipped=tuple(s for s, _ in past[:-1]))
     stage, at = pending[0]
-    return NextStep(stage=stage, due_at=at, wait_seconds=max(1, math.ceil((at - now).total_seconds())))
+    return NextStep(
+        stage=stage, due_at=at, wait_seconds=max(1, math.ceil((at - now).total_seconds()))
+    )

@@ -65,7 +65,7 @@ def receive_payment(services: Services, payment: Payment, now: datetime) -> Paym
     if not first_time:
         return PaymentResult(payment.payment_id, invoice_id, "duplicate", invoice.balance, False)
 
-    # What the invoice no longer needs (an over-payment, or money after settlement) is customer credit.
+    # What the invoice no longer needs (over-payment, money after settlement) is customer credit.
     applied = min(amount, invoice.balance) if invoice.is_open else Decimal(0)
     updated = (
         services.invoices.reduce_balance(invoice_id, "amount_paid", applied) if applied else None
@@ -93,7 +93,9 @@ def receive_payment(services: Services, payment: Payment, now: datetime) -> Paym
     return PaymentResult(payment.payment_id, invoice_id, "applied", current.balance, settled)
 
 
-def settle(services: Services, invoice: InvoiceRecord, status: InvoiceStatus, now: datetime) -> bool:
+def settle(
+    services: Services, invoice: InvoiceRecord, status: InvoiceStatus, now: datetime
+) -> bool:
     """Close an invoice whose balance reached zero: release its hold and wake its lifecycle."""
     if not services.invoices.settle(invoice.invoice_id, status):
         return False

@@ -16,9 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from arflow.models.money import is_known_currency, quantize
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
-EmailAddress = Annotated[
-    str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", max_length=254)
-]
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", max_length=254)]
 
 
 class DocumentType(StrEnum):

@@ -112,7 +112,8 @@ class Policy(BaseModel):
             deadline = self.insurance.overdue_notification_deadline_days
             if self.milestones.escalation > deadline:
                 raise ValueError(
-                    f"milestones.escalation (due+{self.milestones.escalation}) notifies the insurer "
+                    f"milestones.escalation (due+{self.milestones.escalation}) notifies the "
+                    "insurer "
                     f"after the policy's deadline of due+{deadline} days"
                 )
         return self
