@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy functions infra
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m arflow_local.bench
