@@ -24,7 +24,6 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-from arflow_local.clock import VirtualClock
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto.ses.models import ses_backends
@@ -44,6 +43,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
+
+from arflow_local.clock import VirtualClock
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 

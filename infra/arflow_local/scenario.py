@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from arflow.logic.documents import parse_document
 from arflow.logic.documents.errors import DocumentError
 from arflow.logic.documents.stripe import parse_stripe_event, wrap_stripe_object
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DOCUMENT_SUFFIXES = {".xml", ".json"}
 SCENARIO_SUFFIXES = {".yaml", ".yml"}

@@ -8,8 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from arflow.models.invoice import InvoiceDocument, Payment
 from pydantic import BaseModel
+
+from arflow.models.invoice import InvoiceDocument, Payment
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELS: dict[str, type[BaseModel]] = {

@@ -16,6 +16,8 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+from moto import mock_aws
+
 from arflow import timekeeping
 from arflow.dal.aws import forget_clients
 from arflow.logic import webhook_auth
@@ -23,7 +25,6 @@ from arflow.logic.documents.stripe import SIGNATURE_HEADER, sign_stripe_payload
 from arflow_local import motolink
 from arflow_local.clock import VirtualClock
 from arflow_local.stack import ACCOUNT_ID, HttpAnswer, LocalStack
-from moto import mock_aws
 
 LOCAL_PARAMETERS = {
     "SenderEmail": "credit-control@supplier.example",

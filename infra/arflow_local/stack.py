@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
 from arflow.config import function_environment
 from arflow_local.template import Resolver, load_template
 

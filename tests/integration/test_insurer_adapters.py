@@ -18,6 +18,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from arflow import timekeeping
 from arflow.dal.insurer import (
     HttpInsurer,
@@ -35,7 +37,6 @@ from arflow.models.claim import (
     PaymentRecord,
 )
 from arflow.models.policy import Policy
-from moto import mock_aws
 
 CLAIMS_TABLE = "arflow-test-claims"
 NOTIFIED_AT = datetime(2025, 4, 30, 9, 0, tzinfo=UTC)

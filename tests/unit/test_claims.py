@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+
 from arflow.logic.claims import (
     ClaimPack,
     NotInsuredError,

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from arflow.logic.documents import (
     InvalidDocumentError,
     MalformedDocumentError,

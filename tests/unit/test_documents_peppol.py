@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+
 from arflow.logic.documents import (
     InvalidDocumentError,
     MalformedDocumentError,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import UndefinedError
+
 from arflow.logic.notices import (
     SUPPORTED_LOCALES,
     NoticeRenderer,
@@ -23,7 +25,6 @@ from arflow.logic.notices import (
 )
 from arflow.models.invoice import PaymentInstructions
 from arflow.models.notice import CUSTOMER_NOTICES, NoticeContext, NoticeKind, OpenItem
-from jinja2 import UndefinedError
 
 REPO = Path(__file__).resolve().parents[2]
 NOTICES = REPO / "tests" / "events" / "notices"

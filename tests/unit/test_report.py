@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from arflow_local.report import (
     CustomerRow,
     EmailRow,
@@ -22,7 +24,6 @@ from arflow_local.report import (
     render_report,
     write_report,
 )
-from pydantic import ValidationError
 
 MILESTONES = {
     "reminder": -5,

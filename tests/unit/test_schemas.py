@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from arflow_local import schemas
 
 REPO = Path(__file__).resolve().parents[2]

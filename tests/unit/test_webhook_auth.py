@@ -4,6 +4,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from arflow.logic.documents import WebhookAuthError
 from arflow.logic.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
