@@ -46,7 +46,10 @@ def receive_document(
     """
     policy = services.policy()
     customer = services.customers.record_buyer(document.customer, document.currency, now, policy)
-    due_date, due_source = resolve_due_date(document, customer.payment_terms_days, policy)
+    agreed_terms = customer.payment_terms_days or policy.customer_payment_terms_days.get(
+        document.customer.id
+    )
+    due_date, due_source = resolve_due_date(document, agreed_terms, policy)
     invoice_id = document.invoice_id()
     amount = abs(document.total_amount)
     record = InvoiceRecord(

@@ -95,6 +95,9 @@ class Policy(BaseModel):
     timezone: str = Field(default="UTC", description="Where notices are sent from (IANA name)")
     send_hour: int = Field(default=9, ge=0, le=23, description="Local hour notices go out")
     default_payment_terms_days: int = Field(default=30, ge=0, le=3650)
+    customer_payment_terms_days: dict[str, int] = Field(
+        default_factory=dict, description="Agreed terms by customer id, for invoices that give none"
+    )
     milestones: Milestones = Field(default_factory=Milestones)
     late_fee: LateFeeTerms = Field(default_factory=LateFeeTerms)
     insurance: InsurancePolicy | None = Field(default_factory=InsurancePolicy)
