@@ -39,6 +39,12 @@ class UnknownCustomerError(ArflowError):
     http_status = 404
 
 
+class InvalidRequestError(ArflowError):
+    """A request that is well-formed but asks for something that cannot be (a pause in the past)."""
+
+    http_status = 422
+
+
 class PaymentRejectedError(ArflowError):
     """A payment that cannot be applied as sent (for example, another currency)."""
 

@@ -27,7 +27,7 @@ class Services:
 
     def __post_init__(self) -> None:
         s, region = self.settings, self.settings.region
-        self.invoices = Invoices(s.invoices_table, region)
+        self.invoices = Invoices(s.invoices_table, region, s.customers_table)
         self.customers = Customers(s.customers_table, region)
         self.history = History(s.events_table, region)
         self.payments = Payments(s.payments_table, region)

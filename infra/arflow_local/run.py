@@ -8,7 +8,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -17,8 +17,9 @@ from typing import Any, TextIO
 from arflow.dal.store import Invoices
 from arflow.models.invoice import document_id
 from arflow.models.policy import Policy
+from arflow.models.records import InvoiceRecord
 from arflow_local import motolink
-from arflow_local.scenario import Delivery, Plan, ScenarioEvent
+from arflow_local.scenario import Delivery, Plan, ScenarioEvent, when
 from arflow_local.simulation import LOCAL_PARAMETERS, Simulation, simulation
 from arflow_local.stack import ACCOUNT_ID
 
@@ -119,11 +120,11 @@ def run(
                 if accepted is not None:
                     invoice_id, due = accepted
                     for event in _take_events(pending, item):
-                        when = max(event.resolve(due), sim.clock.now())
-                        heapq.heappush(queue, (when, next(order), "payment", (invoice_id, event)))
+                        at_ = max(event.resolve(due), sim.clock.now())
+                        heapq.heappush(queue, (at_, next(order), "event", (invoice_id, event)))
             else:
                 invoice_id, event = item
-                _pay(sim, invoice_id, event, result)
+                _act(sim, invoice_id, event, result)
         sim.run_until_idle()
         result.timeline = _merge_timeline(sim.timeline(), result.rejections)
         result.failures = len(sim.stack.failures)
@@ -195,23 +196,68 @@ def _deliver(sim: Simulation, delivery: Delivery, result: RunResult) -> tuple[st
     return None
 
 
-def _pay(sim: Simulation, invoice_id: str, event: ScenarioEvent, result: RunResult) -> None:
-    invoices = Invoices(sim.stack.ref("InvoicesTable"), sim.stack.region)
-    invoice = invoices.require(invoice_id)
-    amount = invoice.balance if event.amount == "balance" else event.amount
-    if amount <= 0:
-        result.notes.append(f"payment for {invoice.invoice_number} at {event.at}: nothing was open")
-        return
-    payment = {
-        "payment_id": event.payment_id or f"pay-{invoice_id}-{event.at}",
-        "invoice_id": invoice_id,
-        "amount": str(amount),
-        "currency": event.currency or invoice.currency,
-        "method": "bank_transfer",
-    }
-    answer = sim.post_payment(payment)
+def _act(sim: Simulation, invoice_id: str, event: ScenarioEvent, result: RunResult) -> None:
+    """Send a scenario event through the route a real sender would use."""
+    invoice = Invoices(sim.stack.ref("InvoicesTable"), sim.stack.region).require(invoice_id)
+    name = invoice.invoice_number
+    if event.kind == "payment":
+        amount = invoice.balance if event.amount == "balance" else event.amount
+        if amount <= 0:
+            result.notes.append(f"payment for {name} at {event.at}: nothing was open")
+            return
+        payment = {
+            "payment_id": event.payment_id or f"pay-{invoice_id}-{event.at}",
+            "invoice_id": invoice_id,
+            "amount": str(amount),
+            "currency": event.currency or invoice.currency,
+            "method": "bank_transfer",
+        }
+        if event.amount_in_invoice_currency is not None:
+            payment["amount_in_invoice_currency"] = str(event.amount_in_invoice_currency)
+        answer = sim.post_payment(payment)
+    elif event.kind == "credit_note":
+        answer = sim.post_document(_credit_note(invoice, event), "application/json")
+    elif event.kind in ("pause", "pause_end"):
+        path = f"/customers/{invoice.customer_id}/pause"
+        if event.kind == "pause":
+            until = when(str(event.until), invoice.due_date, time(9, 0))
+            body = {"reason": event.reason or "paused", "until": until.isoformat()}
+            answer = sim.post_action("POST", path, body)
+        else:
+            answer = sim.post_action("DELETE", path, {})
+    else:
+        path, body = _action(invoice, event)
+        answer = sim.post_action("POST", f"/invoices/{invoice_id}/{path}", body)
     if answer.status >= 300:
-        result.notes.append(f"payment for {invoice.invoice_number} refused: {answer.body.decode()}")
+        result.notes.append(f"{event.kind} for {name} refused: {answer.body.decode()}")
+
+
+def _action(invoice: InvoiceRecord, event: ScenarioEvent) -> tuple[str, dict[str, Any]]:
+    if event.kind == "dispute":
+        return "dispute", {"reason": event.reason}
+    if event.kind == "dispute_resolved":
+        return "dispute/resolve", {"resolution": event.resolution}
+    if event.kind == "promise":
+        pay_by = when(str(event.pay_by), invoice.due_date, time(0, 0)).date()
+        return "promise", {"pay_by": pay_by.isoformat()}
+    return "write-off", {"reason": event.reason}
+
+
+def _credit_note(invoice: InvoiceRecord, event: ScenarioEvent) -> bytes:
+    """A credit note the supplier issues against the invoice, as its ERP would send it."""
+    amount = invoice.balance if event.amount == "balance" else event.amount
+    document = invoice.document
+    note = {
+        "document_type": "credit_note",
+        "invoice_number": event.number or f"CN-{invoice.invoice_number}",
+        "supplier": document.supplier.model_dump(mode="json", exclude_none=True),
+        "customer": document.customer.model_dump(mode="json", exclude_none=True),
+        "issue_date": when(event.at, invoice.due_date, time(12, 0)).date().isoformat(),
+        "currency": invoice.currency,
+        "total_amount": str(amount),
+        "billing_reference": invoice.invoice_number,
+    }
+    return json.dumps(note).encode()
 
 
 def _merge_timeline(

@@ -23,6 +23,16 @@ DELIVERY_TIME = time(8, 0, tzinfo=UTC)
 Channel = Literal["invoices", "stripe"]
 
 
+class _TextDates(yaml.SafeLoader):
+    """Reads dates as the text they are written as: they go on to JSON bodies and our parsers."""
+
+
+_TextDates.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ScenarioError(ValueError):
     """A scenario file that cannot be run, with where and why."""
 
@@ -47,15 +57,32 @@ class ScenarioEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: str = Field(description="ISO date or date-time, or due+N / due-N")
-    kind: Literal["payment"]
+    kind: Literal[
+        "payment",
+        "credit_note",
+        "dispute",
+        "dispute_resolved",
+        "promise",
+        "write_off",
+        "pause",
+        "pause_end",
+    ]
     invoice: str = Field(description="The invoice number (or the document's key in the scenario)")
     amount: Decimal | Literal["balance"] = "balance"
     currency: str | None = None
+    amount_in_invoice_currency: Decimal | None = None
     payment_id: str | None = None
+    reason: str | None = Field(default=None, description="dispute, write_off, pause")
+    resolution: str | None = Field(default=None, description="dispute_resolved")
+    pay_by: str | None = Field(default=None, description="promise: ISO date or due+N")
+    until: str | None = Field(default=None, description="pause: ISO date or due+N")
+    number: str | None = Field(default=None, description="credit_note: its own number")
 
-    @field_validator("at")
+    @field_validator("at", "pay_by", "until")
     @classmethod
-    def _when(cls, value: str) -> str:
+    def _when(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if _RELATIVE.match(value.strip()):
             return value.strip()
         try:
@@ -64,12 +91,33 @@ class ScenarioEvent(BaseModel):
             raise ValueError(f"at must be an ISO date or due+N / due-N, not {value!r}") from error
         return value
 
+    @model_validator(mode="after")
+    def _what_each_kind_needs(self) -> "ScenarioEvent":
+        needs = {
+            "dispute": "reason",
+            "dispute_resolved": "resolution",
+            "promise": "pay_by",
+            "write_off": "reason",
+            "pause": "until",
+        }
+        field = needs.get(self.kind)
+        if field is not None and getattr(self, field) is None:
+            raise ValueError(f"a {self.kind} event needs {field}")
+        if self.kind == "credit_note" and self.amount == "balance" and self.number is None:
+            raise ValueError("a credit_note event needs its number (and amount, or the balance)")
+        return self
+
     def resolve(self, due_date: date) -> datetime:
-        relative = _RELATIVE.match(self.at)
-        if relative:
-            days = int(relative.group(2)) * (1 if relative.group(1) == "+" else -1)
-            return datetime.combine(due_date + timedelta(days=days), time(12, 0), tzinfo=UTC)
-        return _instant(self.at, time(12, 0))
+        return when(self.at, due_date, time(12, 0))
+
+
+def when(value: str, due_date: date, default_time: time) -> datetime:
+    """An ISO date or date-time, or a day relative to the due date (due+N, due-N)."""
+    relative = _RELATIVE.match(value.strip())
+    if relative:
+        days = int(relative.group(2)) * (1 if relative.group(1) == "+" else -1)
+        return datetime.combine(due_date + timedelta(days=days), default_time, tzinfo=UTC)
+    return _instant(value, default_time)
 
 
 class ScenarioDocument(BaseModel):
@@ -143,7 +191,7 @@ def plan_inputs(inputs: list[Path]) -> Plan:
 
 def load_scenario(path: Path) -> Plan:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextDates)  # noqa: S506
         scenario = ScenarioFile.model_validate(raw)
     except yaml.YAMLError as error:
         raise ScenarioError(f"{path}: not valid YAML: {error}") from error

@@ -46,6 +46,14 @@ class Simulation:
     def post_payment(self, payment: dict[str, Any]) -> HttpAnswer:
         return self._signed("/payments", json.dumps(payment).encode(), "application/json")
 
+    def post_action(self, method: str, path: str, body: dict[str, Any]) -> HttpAnswer:
+        """A credit controller's action (dispute, promise, pause, write-off), signed."""
+        raw = json.dumps(body).encode() if body else b""
+        timestamp = int(self.clock.now().timestamp())
+        headers = webhook_auth.sign(raw, self.stack.secret("WebhookSecret"), timestamp)
+        headers["content-type"] = "application/json"
+        return self.stack.request(method, path, headers, raw)
+
     def post_stripe_event(self, body: bytes) -> HttpAnswer:
         timestamp = int(self.clock.now().timestamp())
         secret = self.stack.secret("StripeWebhookSecret")

@@ -42,6 +42,12 @@ EXPECTED_ROUTES = {
     ("POST", "/webhooks/stripe"): ("InvoiceIngestFunction", None),
     ("POST", "/payments"): ("PaymentIngestFunction", None),
     ("GET", "/customers/{customer_id}/hold"): ("HoldStatusFunction", "AWS_IAM"),
+    ("POST", "/invoices/{invoice_id}/dispute"): ("AccountActionsFunction", None),
+    ("POST", "/invoices/{invoice_id}/dispute/resolve"): ("AccountActionsFunction", None),
+    ("POST", "/invoices/{invoice_id}/promise"): ("AccountActionsFunction", None),
+    ("POST", "/invoices/{invoice_id}/write-off"): ("AccountActionsFunction", None),
+    ("POST", "/customers/{customer_id}/pause"): ("AccountActionsFunction", None),
+    ("DELETE", "/customers/{customer_id}/pause"): ("AccountActionsFunction", None),
 }
 EXPECTED_OUTPUTS = {
     "ApiUrl",
@@ -448,7 +454,7 @@ def test_functions_are_the_documented_ones_with_their_handlers(template: dict[st
     }
 
     # Then they match the doc exactly, and each handler names a module under handlers/
-    assert len(documented) == 9
+    assert len(documented) == 10
     assert handlers == documented
     assert code_uri == "functions/"
     for handler in handlers.values():
@@ -501,7 +507,7 @@ def test_http_routes_and_their_authorization(resources: dict[str, Any]) -> None:
     }
     api_auth = resources["HttpApi"]["Properties"]["Auth"]
 
-    # Then the routes are the documented four, all on the one API, and only the hold-status
+    # Then the routes are the documented ones, all on the one API, and only the hold-status
     # route demands SigV4: webhook senders cannot sign for AWS and prove themselves in code
     assert routes == EXPECTED_ROUTES
     assert api_auth.get("EnableIamAuthorizer") is True

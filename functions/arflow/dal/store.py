@@ -17,11 +17,14 @@ from arflow.models.invoice import Party
 from arflow.models.policy import Policy
 from arflow.models.records import (
     CustomerRecord,
+    Dispute,
     HistoryEvent,
     HoldReason,
     InvoiceRecord,
     InvoiceStatus,
     Outcome,
+    Pause,
+    Promise,
     TimelineEvent,
 )
 
@@ -85,6 +88,7 @@ class StageClaim(StrEnum):
     CLAIMED = "claimed"
     ALREADY_DONE = "already_done"
     NOT_OPEN = "not_open"
+    PAUSED = "paused"  # disputed, promised, or the customer's dunning is paused
 
 
 class DuplicateInvoiceError(Exception):
@@ -98,8 +102,9 @@ class InvoiceNotFoundError(LookupError):
 
 
 class Invoices:
-    def __init__(self, table: str, region: str) -> None:
+    def __init__(self, table: str, region: str, customers_table: str | None = None) -> None:
         self._table = table
+        self._customers_table = customers_table
         self._db = client("dynamodb", region)
 
     def _item(self, record: InvoiceRecord) -> dict[str, Any]:
@@ -198,19 +203,125 @@ class Invoices:
             raise
         return self._record(response["Attributes"])
 
-    def claim_stage(self, invoice_id: str, stage: str, at: datetime) -> StageClaim:
-        """Take a stage for this invoice, once, and only while the invoice is open."""
+    def claim_stage(
+        self, invoice_id: str, customer_id: str, stage: str, at: datetime
+    ) -> StageClaim:
+        """Take a stage for this invoice, once, and only while nothing stands in its way.
+
+        The invoice must be open, not disputed and not under a promise still running, and the
+        customer's dunning not paused: all checked in the one transaction that takes the stage, so
+        a payment, dispute or pause that lands meanwhile wins over the notice.
+        """
+        if self._customers_table is None:
+            raise RuntimeError("claiming a stage needs the customers table")
+        invoice_condition = (
+            "attribute_exists(invoice_id) AND #st = :open AND attribute_not_exists(stages.#s) "
+            "AND attribute_not_exists(dispute) "
+            "AND (attribute_not_exists(promise) OR promise.resume_at <= :at)"
+        )
+        customer_condition = "attribute_not_exists(pause) OR pause.#until <= :at"
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _values({"invoice_id": invoice_id}),
+                            "UpdateExpression": "SET stages.#s = :at",
+                            "ConditionExpression": invoice_condition,
+                            "ExpressionAttributeNames": {"#s": stage, "#st": "status"},
+                            "ExpressionAttributeValues": _values(
+                                {":at": at, ":open": InvoiceStatus.OPEN}
+                            ),
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._customers_table,
+                            "Key": _values({"customer_id": customer_id}),
+                            "ConditionExpression": customer_condition,
+                            "ExpressionAttributeNames": {"#until": "until"},
+                            "ExpressionAttributeValues": _values({":at": at}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            current = self.require(invoice_id)
+            if stage in current.stages:
+                return StageClaim.ALREADY_DONE
+            return StageClaim.NOT_OPEN if not current.is_open else StageClaim.PAUSED
+        return StageClaim.CLAIMED
+
+    def open_dispute(self, invoice_id: str, dispute: Dispute) -> bool:
         updated = self._update(
             invoice_id,
-            "SET stages.#s = :at",
-            {":at": at, ":open": InvoiceStatus.OPEN},
-            {"#s": stage, "#st": "status"},
-            "attribute_exists(invoice_id) AND #st = :open AND attribute_not_exists(stages.#s)",
+            "SET dispute = :d, paused = :why",
+            {":d": dispute, ":why": "dispute", ":open": InvoiceStatus.OPEN},
+            {"#st": "status"},
+            "#st = :open AND attribute_not_exists(dispute)",
         )
-        if updated is not None:
-            return StageClaim.CLAIMED
-        current = self.require(invoice_id)
-        return StageClaim.ALREADY_DONE if stage in current.stages else StageClaim.NOT_OPEN
+        return updated is not None
+
+    def resolve_dispute(self, invoice_id: str) -> Dispute | None:
+        """End the dispute; returns it, or None if there was none to end."""
+        current = self.get(invoice_id)
+        if current is None or current.dispute is None:
+            return None
+        updated = self._update(
+            invoice_id, "REMOVE dispute, paused", condition="attribute_exists(dispute)"
+        )
+        return current.dispute if updated is not None else None
+
+    def record_promise(self, invoice_id: str, promise: Promise) -> bool:
+        updated = self._update(
+            invoice_id,
+            "SET promise = :p",
+            {":p": promise, ":open": InvoiceStatus.OPEN},
+            {"#st": "status"},
+            "#st = :open",
+        )
+        return updated is not None
+
+    def clear_promise(self, invoice_id: str, promise: Promise) -> bool:
+        """Remove this promise (not a newer one); True for the one caller that removed it."""
+        updated = self._update(
+            invoice_id,
+            "REMOVE promise",
+            {":r": promise.resume_at},
+            condition="promise.resume_at = :r",
+        )
+        return updated is not None
+
+    def mark_paused(self, invoice_id: str, why: str | None) -> bool:
+        """Record why dunning is paused (None: resumed); True when that changed anything."""
+        current = self.get(invoice_id)
+        if current is None or current.paused == why:
+            return False
+        if why is None:
+            updated = self._update(
+                invoice_id, "REMOVE paused", {":w": current.paused}, condition="paused = :w"
+            )
+        else:
+            updated = self._update(
+                invoice_id,
+                "SET paused = :w",
+                {":w": why, ":open": InvoiceStatus.OPEN},
+                {"#st": "status"},
+                "#st = :open",
+            )
+        return updated is not None
+
+    def write_off(self, invoice_id: str, reason: str) -> InvoiceRecord | None:
+        return self._update(
+            invoice_id,
+            "SET #st = :w, write_off_reason = :r",
+            {":w": InvoiceStatus.WRITTEN_OFF, ":r": reason, ":open": InvoiceStatus.OPEN},
+            {"#st": "status"},
+            "#st = :open",
+        )
 
     def release_stage(self, invoice_id: str, stage: str) -> None:
         """Give a stage back when its side effect failed, so that a retry can do it."""
@@ -397,6 +508,35 @@ class Customers:
             raise
         return True, True
 
+    def set_pause(self, customer_id: str, pause: Pause) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_values({"customer_id": customer_id}),
+                UpdateExpression="SET pause = :p",
+                ConditionExpression="attribute_exists(customer_id)",
+                ExpressionAttributeValues=_values({":p": pause}),
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def end_pause(self, customer_id: str) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_values({"customer_id": customer_id}),
+                UpdateExpression="REMOVE pause",
+                ConditionExpression="attribute_exists(pause)",
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
     def add_credit(self, customer_id: str, currency: str, amount: Decimal) -> None:
         self._db.update_item(
             TableName=self._table,
@@ -483,16 +623,33 @@ class Payments:
         return True
 
     def for_invoice(self, invoice_id: str) -> list[dict[str, Any]]:
-        # NOTE: a scan with a filter; a by-invoice index is the fix once portfolios grow large.
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "invoice_id = :i",
+            "IndexName": "by_invoice",
+            "KeyConditionExpression": "invoice_id = :i",
             "ExpressionAttributeValues": _values({":i": invoice_id}),
         }
         while True:
-            response = self._db.scan(**kwargs)
+            response = self._db.query(**kwargs)
             items.extend(from_attributes(i) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def take_held(self, payment_id: str) -> bool:
+        """Move a payment held for its invoice to applied; True for the one caller that did."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_values({"payment_id": payment_id}),
+                UpdateExpression="SET #st = :applied",
+                ConditionExpression="#st = :held",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=_values({":applied": "applied", ":held": "held"}),
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True

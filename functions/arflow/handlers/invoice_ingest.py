@@ -19,10 +19,12 @@ from arflow.logic.documents.stripe import (
     verify_stripe_signature,
 )
 from arflow.logic.intake import IntakeResult, receive_document
+from arflow.logic.settlement import receive_payment
 from arflow.services import services
 from arflow.timekeeping import utcnow
 
 logger = Logger(service="arflow")
+PAYMENT_STATUS = {"applied": 201, "duplicate": 200, "held": 202}
 app = APIGatewayHttpResolver()
 
 
@@ -59,6 +61,9 @@ def post_stripe_event() -> Response[str]:
         int(now.timestamp()),
     )
     event = parse_stripe_event(raw)
+    if event.payment is not None:
+        result = receive_payment(deps, event.payment, now)
+        return json_response(PAYMENT_STATUS[result.status], result.body())
     if event.document is None:
         # Stripe retries anything but 2xx: an event we do not act on is acknowledged, with why.
         logger.info("Stripe event ignored", stripe_event=event.event_id, type=event.event_type)

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from arflow.errors import ArflowError
+from arflow.handlers.invoice_ingest import PAYMENT_STATUS
 from arflow.handlers.support import error_response, json_response, raw_body
 from arflow.logic import webhook_auth
 from arflow.logic.documents.canonical import load_json
@@ -37,7 +38,7 @@ def post_payment() -> Response[str]:
     except ValidationError as error:
         raise InvalidDocumentError.from_validation(error) from error
     result = receive_payment(deps, payment, now)
-    return json_response(201 if result.status == "applied" else 200, result.body())
+    return json_response(PAYMENT_STATUS[result.status], result.body())
 
 
 @app.exception_handler(DocumentError)

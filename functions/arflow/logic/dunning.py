@@ -83,7 +83,8 @@ def send_customer_notice(
     services: Services, invoice_id: str, stage: Stage, now: datetime
 ) -> dict[str, Any]:
     """Send the stage's notice once, and only while the invoice is still open."""
-    claim = services.invoices.claim_stage(invoice_id, stage.value, now)
+    invoice = services.invoices.require(invoice_id)
+    claim = services.invoices.claim_stage(invoice_id, invoice.customer_id, stage.value, now)
     if claim is not StageClaim.CLAIMED:
         logger.info("Notice not sent", invoice_id=invoice_id, stage=stage.value, why=claim.value)
         return {"sent": False, "why": claim.value}
@@ -209,7 +210,8 @@ def publish_to_finance(services: Services, context: NoticeContext) -> str:
 
 def escalate_to_finance(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
     """A month overdue: finance gets the exposure and the history; legal action is referred."""
-    claim = services.invoices.claim_stage(invoice_id, Stage.ESCALATION.value, now)
+    owner = services.invoices.require(invoice_id).customer_id
+    claim = services.invoices.claim_stage(invoice_id, owner, Stage.ESCALATION.value, now)
     if claim is not StageClaim.CLAIMED:
         return {"escalated": False, "why": claim.value}
     try:

@@ -60,9 +60,11 @@ def claim_invoice(invoice: InvoiceRecord) -> ClaimInvoice:
 def notify_insurer(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
     """Tell the insurer of the overdue (once), while the policy's deadline allows."""
     invoice = services.invoices.require(invoice_id)
-    if not invoice.insured:
+    if not invoice.insurable:
         return {"notified": False, "why": "not_insured"}
-    claim = services.invoices.claim_stage(invoice_id, INSURER_NOTIFICATION, now)
+    claim = services.invoices.claim_stage(
+        invoice_id, invoice.customer_id, INSURER_NOTIFICATION, now
+    )
     if claim is not StageClaim.CLAIMED:
         return {"notified": False, "why": claim.value}
     try:
@@ -97,7 +99,8 @@ def notify_insurer(services: Services, invoice_id: str, now: datetime) -> dict[s
 
 def submit_claim(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
     """The buyer has defaulted: build the claim pack, store it, and submit it, once."""
-    claim = services.invoices.claim_stage(invoice_id, Stage.CLAIM.value, now)
+    owner = services.invoices.require(invoice_id).customer_id
+    claim = services.invoices.claim_stage(invoice_id, owner, Stage.CLAIM.value, now)
     if claim is not StageClaim.CLAIMED:
         return {"submitted": False, "why": claim.value}
     try:

@@ -12,7 +12,7 @@ from arflow.dal.workflow import Lifecycles
 from arflow.errors import InvoiceConflictError
 from arflow.logic.claims import is_insured
 from arflow.logic.schedule import resolve_due_date
-from arflow.logic.settlement import settle
+from arflow.logic.settlement import apply_held_payments, settle
 from arflow.models.invoice import DocumentType, InvoiceDocument, document_id
 from arflow.models.records import InvoiceRecord, InvoiceStatus, TimelineEvent
 from arflow.services import Services
@@ -94,6 +94,8 @@ def receive_document(
         },
         customer_id=record.customer_id,
     )
+    # Money that came first is applied before the lifecycle plans anything.
+    apply_held_payments(services, record, now)
     lifecycles = Lifecycles(services.settings.state_machine_arn, services.settings.region)
     execution_arn = lifecycles.start(invoice_id, {"invoice_id": invoice_id})
     services.invoices.set_execution(invoice_id, execution_arn)

@@ -6,9 +6,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from arflow.dal.workflow import answer_token
+from arflow.logic.dunning import notice_context, publish_to_finance
 from arflow.logic.holds import INVOICE_OVERDUE, place_hold, release_hold
 from arflow.logic.schedule import next_step
-from arflow.models.records import Outcome, TimelineEvent
+from arflow.models.notice import NoticeKind
+from arflow.models.records import InvoiceRecord, Outcome, TimelineEvent
 from arflow.services import Services
 
 logger = Logger(service="arflow")
@@ -16,7 +18,22 @@ logger = Logger(service="arflow")
 
 def plan(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
     invoice = services.invoices.require(invoice_id)
-    step = next_step(invoice, services.policy(), now)
+    customer = services.customers.get(invoice.customer_id)
+    pause = customer.pause if customer else None
+    policy = services.policy()
+    step = next_step(invoice, policy, now, pause)
+    if step.promise_broken and invoice.promise is not None:
+        break_promise(services, invoice, now)
+        invoice = services.invoices.require(invoice_id)
+        step = next_step(invoice, policy, now, pause)
+
+    # The history says when dunning stopped and started again, whatever stopped it.
+    if step.outcome is None and services.invoices.mark_paused(invoice_id, step.paused):
+        event = TimelineEvent.DUNNING_PAUSED if step.paused else TimelineEvent.DUNNING_RESUMED
+        detail: dict[str, Any] = {"reason": step.paused or invoice.paused}
+        if step.paused == "customer_pause" and pause is not None:
+            detail["until"] = pause.until.isoformat()
+        services.history.append(invoice_id, event, now, detail, invoice.customer_id)
     if step.skipped:
         services.invoices.skip_stages(invoice_id, [s.value for s in step.skipped])
     logger.info(
@@ -33,6 +50,39 @@ def plan(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
         "wait_seconds": step.wait_seconds,
         "skipped": [s.value for s in step.skipped],
     }
+
+
+def break_promise(services: Services, invoice: InvoiceRecord, now: datetime) -> None:
+    """The promised date passed with the invoice still open: finance hears, the ladder resumes."""
+    promise = invoice.promise
+    if promise is None or not services.invoices.clear_promise(invoice.invoice_id, promise):
+        return
+    customer = services.customers.get(invoice.customer_id)
+    message_id = None
+    if customer is not None:
+        context = notice_context(
+            NoticeKind.FINANCE_ESCALATION,
+            invoice,
+            customer,
+            services.policy(),
+            now,
+            [],
+            services.settings.sender_email,
+            reason=f"the customer promised to pay by {promise.pay_by.isoformat()} and has not",
+        )
+        message_id = publish_to_finance(services, context)
+    services.history.append(
+        invoice.invoice_id,
+        TimelineEvent.PROMISE_BROKEN,
+        now,
+        {
+            "pay_by": promise.pay_by.isoformat(),
+            "amount_outstanding": str(invoice.balance),
+            "currency": invoice.currency,
+            "message_id": message_id,
+        },
+        invoice.customer_id,
+    )
 
 
 def park(services: Services, invoice_id: str, task_token: str) -> dict[str, Any]:

@@ -146,8 +146,10 @@ class InvoiceDocument(BaseModel):
         return self.document_type is DocumentType.CREDIT_NOTE or self.total_amount < 0
 
     def invoice_id(self) -> str:
-        """Stable id from supplier and number: the same invoice always maps to the same id."""
-        return document_id(self.supplier.id, self.invoice_number, self.document_type)
+        """Stable id from supplier and number (or the sender's own id, which references use)."""
+        return document_id(
+            self.supplier.id, self.source_id or self.invoice_number, self.document_type
+        )
 
     def content_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -171,6 +173,9 @@ class Payment(BaseModel):
     invoice_id: str | None = None
     amount: Decimal = Field(gt=0)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+    amount_in_invoice_currency: Decimal | None = Field(
+        default=None, gt=0, description="What the payment is worth in the invoice's currency"
+    )
     received_at: str | None = Field(default=None, description="ISO 8601; defaults to now")
     method: Literal["bank_transfer", "card", "direct_debit", "cash", "other"] = "bank_transfer"
 

@@ -15,6 +15,7 @@ class InvoiceStatus(StrEnum):
     PAID = "paid"
     CREDITED = "credited"
     APPLIED = "applied"  # a credit note, once its amount has gone where it belongs
+    WRITTEN_OFF = "written_off"
 
 
 SETTLED = frozenset({InvoiceStatus.PAID, InvoiceStatus.CREDITED})
@@ -34,6 +35,7 @@ class Outcome(StrEnum):
     CREDITED = "CREDITED"
     CLAIMED = "CLAIMED"
     ESCALATED = "ESCALATED"
+    WRITTEN_OFF = "WRITTEN_OFF"
     FAILED = "FAILED"
 
 
@@ -53,6 +55,38 @@ class TimelineEvent(StrEnum):
     PAYMENT_RECEIVED = "payment_received"
     INVOICE_SETTLED = "invoice_settled"
     LIFECYCLE_ENDED = "lifecycle_ended"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_RESOLVED = "dispute_resolved"
+    PROMISE_RECORDED = "promise_recorded"
+    PROMISE_BROKEN = "promise_broken"
+    DUNNING_PAUSED = "dunning_paused"
+    DUNNING_RESUMED = "dunning_resumed"
+    WRITTEN_OFF = "written_off"
+
+
+class Dispute(BaseModel):
+    """The customer contests the invoice: no notice, escalation or claim while it stands."""
+
+    reason: str
+    opened_at: datetime
+    opened_by: str | None = None
+
+
+class Promise(BaseModel):
+    """The customer promised to pay by a date: the next notice waits until the day after."""
+
+    pay_by: date
+    recorded_at: datetime
+    resume_at: datetime
+
+
+class Pause(BaseModel):
+    """Dunning of all the customer's invoices paused, e.g. at an account manager's request."""
+
+    reason: str
+    until: datetime
+    paused_at: datetime
+    paused_by: str | None = None
 
 
 class InvoiceRecord(BaseModel):
@@ -80,10 +114,19 @@ class InvoiceRecord(BaseModel):
     stages: dict[str, str] = Field(default_factory=dict, description="stage -> ISO time it ran")
     skipped_stages: list[str] = Field(default_factory=list)
     outcome: Outcome | None = None
+    dispute: Dispute | None = None
+    promise: Promise | None = None
+    paused: str | None = Field(default=None, description="Why dunning is paused, while it is")
+    write_off_reason: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status is InvoiceStatus.OPEN
+
+    @property
+    def insurable(self) -> bool:
+        """Covered by the policy, and not disputed: an insurer does not pay a contested debt."""
+        return self.insured and self.dispute is None
 
 
 class HoldReason(BaseModel):
@@ -110,6 +153,7 @@ class CustomerRecord(BaseModel):
     review_due: date | None = None
     holds: dict[str, HoldReason] = Field(default_factory=dict)
     on_hold: bool = False
+    pause: Pause | None = None
 
 
 class HistoryEvent(BaseModel):
