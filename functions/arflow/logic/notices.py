@@ -211,7 +211,10 @@ def build_email(
 
     # Last: setting the body clears every Content-* header, and attaching moves them inward.
     message["Content-Language"] = rendered.locale
-    return message.as_bytes()
+    # The parts were encoded at 78 columns above. Written out, a header is folded only past the
+    # RFC 5322 limit: the e-mail package moves a subject that would just not fit onto a line of
+    # its own, and readers then see it with a leading space.
+    return message.as_bytes(policy=_MAIL_POLICY.clone(max_line_length=998))
 
 
 def _open_items(context: NoticeContext) -> list[OpenItem]:
