@@ -207,7 +207,11 @@ def build_email(
 
     for filename, mime_type, content in attachments:
         maintype, _, subtype = mime_type.split(";")[0].strip().partition("/")
+        # Sent as bytes (base64), so the copy is exactly the archived one; text says its charset.
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+        if maintype == "text":
+            *_, attached = message.iter_attachments()
+            attached.set_param("charset", "utf-8")
 
     # Last: setting the body clears every Content-* header, and attaching moves them inward.
     message["Content-Language"] = rendered.locale
