@@ -374,6 +374,8 @@ class HttpCreditProvider:
                 fields=fields,
                 headers=self._headers,
                 # `total` caps connect and first read together, not one after the other.
+                # NOTE: each later read of the body gets its own timeout, so a server that drips
+                # bytes can stretch an attempt; the size cap bounds how far.
                 timeout=urllib3.Timeout(total=seconds, connect=seconds, read=seconds),
                 retries=False,
                 redirect=False,
@@ -428,7 +430,7 @@ class HttpCreditProvider:
             answer = json.loads(data, parse_float=Decimal)
         except (ValueError, RecursionError):
             raise self._invalid(request, status, "not JSON") from None
-        if answer is None or answer == {} or answer == []:
+        if answer in (None, {}, []):
             raise self._not_found(request)
         if not isinstance(answer, dict):
             raise self._invalid(request, status, "not a JSON object")
@@ -449,9 +451,7 @@ class HttpCreditProvider:
             )
         except ValidationError as error:
             # Field names and error kinds only: the messages of custom checks may quote values.
-            wrong = ", ".join(
-                f"{'.'.join(str(part) for part in e['loc'])} ({e['type']})" for e in error.errors()
-            )
+            wrong = ", ".join(f"{_field_of(e['loc'])} ({e['type']})" for e in error.errors())
             raise self._invalid(request, status, f"fields {wrong}") from None
 
         logger.info(
@@ -517,6 +517,11 @@ def _query_fields(request: ReportRequest) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value}
 
 
+def _field_of(location: tuple[int | str, ...]) -> str:
+    """A validation error's field, dotted; `(report)` for a check across fields."""
+    return ".".join(str(part) for part in location) or "(report)"
+
+
 def _describe(error: urllib3.exceptions.HTTPError) -> str:
     if isinstance(error, urllib3.exceptions.NewConnectionError):
         return "could not connect"
@@ -567,7 +572,7 @@ class TableCreditProvider:
                 {key: stored[key] for key in CreditReport.model_fields if key in stored}
             )
         except ValidationError as error:
-            wrong = ", ".join(".".join(str(part) for part in e["loc"]) for e in error.errors())
+            wrong = ", ".join(_field_of(e["loc"]) for e in error.errors())
             logger.error(
                 "Credit reports table holds an invalid report", customer_id=request.customer_id
             )
@@ -643,10 +648,7 @@ def load_reports(path: Path, table_name: str, dynamodb_client: Any) -> int:
         try:
             report = CreditReport.model_validate(entry)
         except ValidationError as error:
-            wrong = "; ".join(
-                f"field {'.'.join(str(part) for part in e['loc']) or '(entry)'}: {e['msg']}"
-                for e in error.errors()
-            )
+            wrong = "; ".join(f"field {_field_of(e['loc'])}: {e['msg']}" for e in error.errors())
             raise CreditReportFileError(f"{path.name}: {label}: {wrong}") from None
         if report.customer_id in first_entry_of:
             raise CreditReportFileError(

@@ -226,6 +226,9 @@ class ScoreWeights(BaseModel):
         total = self.report + self.behaviour + self.outlook
         if total != 1:
             raise ValueError(f"weights must sum to 1, not {total}")
+        # No buyer is assessed without a report, so the report always counts.
+        if self.report == 0:
+            raise ValueError("the report's weight must be above 0")
         return self
 
 
@@ -323,7 +326,8 @@ class CreditScoringPolicy(BaseModel):
     behaviour_window_days: int = Field(default=365, ge=1)
     """Days of history the payment behaviour is measured over."""
     overdue_days_for_concern: int = Field(default=30, ge=1)
-    """An invoice this many days late (settled or still open) lowers the limit at review."""
+    """At review, an open invoice this many days past due lowers the limit; an invoice settled
+    this many days late within the window stops a raise."""
     lateness_floor_days: int = Field(default=60, ge=1)
     """Days late at which the lateness parts of the behaviour score reach 0."""
     good_on_time_rate: Decimal = Field(default=Decimal("0.9"), ge=0, le=1)
