@@ -128,14 +128,28 @@ def fail(
 
 
 def hold_new_orders(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
-    """The overdue invoice holds the customer's new orders, unless it was settled meanwhile."""
+    """The overdue invoice holds the customer's new orders, unless dunning has stopped for it."""
     invoice = services.invoices.require(invoice_id)
-    if not invoice.is_open:
-        return {"placed": False, "why": "not_open"}
+    why_not = _no_hold_because(services, invoice, now)
+    if why_not:
+        return {"placed": False, "why": why_not}
     placed = place_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now)
 
-    # A payment may have settled the invoice while the hold was written: undo it then.
-    if placed and not services.invoices.require(invoice_id).is_open:
-        release_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now)
-        return {"placed": False, "why": "settled_meanwhile"}
+    # A payment or a dispute may have landed while the hold was written: undo it then.
+    if placed:
+        why_not = _no_hold_because(services, services.invoices.require(invoice_id), now)
+        if why_not:
+            release_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now)
+            return {"placed": False, "why": f"{why_not}_meanwhile"}
     return {"placed": placed}
+
+
+def _no_hold_because(services: Services, invoice: InvoiceRecord, now: datetime) -> str | None:
+    if not invoice.is_open:
+        return "not_open"
+    if invoice.dispute is not None:
+        return "disputed"
+    customer = services.customers.get(invoice.customer_id)
+    if customer is not None and customer.pause is not None and customer.pause.until > now:
+        return "paused"
+    return None
