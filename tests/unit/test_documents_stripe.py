@@ -18,7 +18,7 @@ from arflow.logic.documents import (
     verify_stripe_signature,
     wrap_stripe_object,
 )
-from arflow.models.invoice import DocumentSource, DocumentType
+from arflow.models.invoice import DocumentSource, DocumentType, document_id
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO.parent / "shared" / "samples" / "stripe"
@@ -326,7 +326,6 @@ def test_bare_stripe_object_is_unsupported(name: str) -> None:
     [
         ("charge.json", "charge.succeeded"),
         ("customer.json", "customer.created"),
-        ("invoice_payment.json", "invoice_payment.paid"),
         ("payment_intent.json", "payment_intent.succeeded"),
     ],
 )
@@ -342,6 +341,36 @@ def test_other_wrapped_fixtures_are_unhandled_events(name: str, event_type: str)
     assert not event.handled
     assert event.unhandled_reason is not None
     assert event.unhandled_reason.startswith(f"{event_type} events are not handled")
+
+
+def test_the_invoice_payment_fixture_is_refused_field_by_field() -> None:
+    # Given the invoice_payment fixture, whose invoice, amount and currency are placeholders
+    raw = as_event(sample("invoice_payment.json"))
+
+    # When it is parsed as the invoice_payment.paid event Stripe would send
+    with pytest.raises(InvalidDocumentError) as error:
+        parse_stripe_event(raw)
+
+    # Then each placeholder is named, and no payment is made of it
+    fields = [problem.field for problem in error.value.problems]
+    assert fields == ["data.object.invoice", "data.object.amount_paid", "data.object.currency"]
+
+
+def test_invoice_paid_is_a_payment_of_the_invoice_by_its_stripe_id() -> None:
+    # Given an invoice.paid event for a USD 10.00 invoice paid through a payment intent
+    invoice = sample("invoice.json") | {"amount_paid": 1000, "payment_intent": "pi_123"}
+    event = wrap_stripe_object(invoice, 1234567890)
+    event["type"] = "invoice.paid"
+
+    # When it is parsed
+    parsed = parse_stripe_event(json.dumps(event).encode())
+
+    # Then it is a payment of USD 10.00 against the invoice Stripe names, keyed by the intent
+    assert parsed.payment is not None
+    assert parsed.payment.amount == Decimal("10.00")
+    assert parsed.payment.currency == "USD"
+    assert parsed.payment.payment_id == "stripe:pi_123"
+    assert parsed.payment.invoice_id == document_id("stripe:default", invoice["id"])
 
 
 def test_malformed_body_is_malformed() -> None:
