@@ -1,23 +1,16 @@
 """What goes to the trade-credit insurer: the overdue notification, the claim, and its receipt."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from arflow.models.instants import UtcDatetime
 from arflow.models.invoice import PaymentInstructions
 from arflow.models.money import quantize
 from arflow.models.notice import NoticeKind
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware instant, held in UTC whatever offset it arrived with."""
 
 SubmissionKind = Literal["notification", "claim"]
 SubmissionStatus = Literal["received", "accepted", "under_review", "rejected"]

@@ -13,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from arflow.models.claim import UtcDatetime
+from arflow.models.instants import UtcDatetime
 
 
 class Grade(StrEnum):

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from arflow.models.credit import CreditScoringPolicy
+
 
 class Stage(StrEnum):
     """The dunning ladder, in order."""
@@ -91,6 +93,11 @@ class CreditPolicy(BaseModel):
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    scoring: CreditScoringPolicy = Field(default_factory=CreditScoringPolicy)
+    outlook_csv: str | None = Field(
+        default=None,
+        description="An industry and country outlook table (CSV) replacing the shipped one",
+    )
     version: str = "default-1"
     timezone: str = Field(default="UTC", description="Where notices are sent from (IANA name)")
     send_hour: int = Field(default=9, ge=0, le=23, description="Local hour notices go out")

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from arflow.models.credit import CreditReport
 from arflow.models.invoice import InvoiceDocument
 
 
@@ -62,6 +63,14 @@ class TimelineEvent(StrEnum):
     DUNNING_PAUSED = "dunning_paused"
     DUNNING_RESUMED = "dunning_resumed"
     WRITTEN_OFF = "written_off"
+    CREDIT_LIMIT_CHANGED = "credit_limit_changed"
+    CREDIT_REVIEW_COMPLETED = "credit_review_completed"
+    CREDIT_OVERRIDE = "credit_override"
+
+
+def customer_timeline_id(customer_id: str) -> str:
+    """Customer-level events (limits, reviews, overrides) sit in the timeline under this id."""
+    return f"customer:{customer_id}"
 
 
 class Dispute(BaseModel):
@@ -118,15 +127,29 @@ class InvoiceRecord(BaseModel):
     promise: Promise | None = None
     paused: str | None = Field(default=None, description="Why dunning is paused, while it is")
     write_off_reason: str | None = None
+    settled_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
-        return self.status is InvoiceStatus.OPEN
+        """Open and still owed: a zero balance counts as closed even before it is marked settled."""
+        return self.status is InvoiceStatus.OPEN and self.balance > 0
 
     @property
     def insurable(self) -> bool:
         """Covered by the policy, and not disputed: an insurer does not pay a contested debt."""
         return self.insured and self.dispute is None
+
+
+class DecisionSummary(BaseModel):
+    """The customer's latest credit decision, kept on its record; the full one is in the log."""
+
+    kind: str
+    grade: str | None = None
+    score: int | None = None
+    credit_limit: Decimal
+    currency: str
+    decided_at: datetime
+    source: str = Field(description="assessment, review or override")
 
 
 class HoldReason(BaseModel):
@@ -154,6 +177,12 @@ class CustomerRecord(BaseModel):
     holds: dict[str, HoldReason] = Field(default_factory=dict)
     on_hold: bool = False
     pause: Pause | None = None
+    industry_code: str | None = None
+    vat_id: str | None = None
+    exposure: Decimal = Field(default=Decimal(0), description="Open balances, kept atomically")
+    exposure_invoices: dict[str, Decimal] = Field(default_factory=dict)
+    credit_report: CreditReport | None = None
+    last_decision: DecisionSummary | None = None
 
 
 class HistoryEvent(BaseModel):
