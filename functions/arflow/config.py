@@ -52,6 +52,8 @@ class Settings(BaseModel):
     insurer_secret_arn: str = Field(alias="INSURER_SECRET_ARN", min_length=1)
     templates_dir: str = Field(default="", alias="TEMPLATES_DIR")
     state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")
+    credit_decisions_table: str = Field(alias="CREDIT_DECISIONS_TABLE", min_length=1)
+    credit_reports_table: str = Field(alias="CREDIT_REPORTS_TABLE", min_length=1)
     region: str = Field(default="us-east-1", alias="AWS_REGION")
 
 

@@ -13,7 +13,7 @@ from arflow.dal.messaging import (
     load_policy,
     secret_value,
 )
-from arflow.dal.store import Customers, History, Invoices, Payments
+from arflow.dal.store import CreditDecisions, Customers, History, Invoices, Payments
 from arflow.models.policy import Policy
 
 
@@ -24,6 +24,7 @@ class Services:
     customers: Customers = field(init=False)
     history: History = field(init=False)
     payments: Payments = field(init=False)
+    credit_decisions: CreditDecisions = field(init=False)
 
     def __post_init__(self) -> None:
         s, region = self.settings, self.settings.region
@@ -31,6 +32,7 @@ class Services:
         self.customers = Customers(s.customers_table, region)
         self.history = History(s.events_table, region)
         self.payments = Payments(s.payments_table, region)
+        self.credit_decisions = CreditDecisions(s.credit_decisions_table, region)
 
     def policy(self) -> Policy:
         return load_policy(self.settings.policy_parameter, self.settings.region)

@@ -25,7 +25,23 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--start", type=_instant, help="virtual start (ISO date or date-time)")
     simulate.add_argument("--policy", type=Path, help="policy file (YAML) instead of the default")
     simulate.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    credit = commands.add_parser("credit", help="credit decisions of a run's customers")
+    credit_commands = credit.add_subparsers(dest="credit_command", required=True)
+    show = credit_commands.add_parser(
+        "show", help="a customer's grade, limit, exposure, history and last decisions"
+    )
+    show.add_argument("customer", help="the customer id")
+    show.add_argument("--run", type=Path, default=Path("out"), help="a run's --out folder (out/)")
     args = parser.parse_args(argv)
+
+    if args.command == "credit":
+        from arflow_local.credit_show import UnknownRunError, show_customer
+
+        try:
+            return int(show_customer(args.customer, args.run, sys.stdout))
+        except UnknownRunError as error:
+            sys.stderr.write(f"arflow credit show: {error}\n")
+            return 2
 
     # Quiet unless asked: the functions log JSON lines per invocation, moto logs failed states.
     os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if args.verbose else "ERROR"

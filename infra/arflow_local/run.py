@@ -14,6 +14,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
 from arflow.dal.store import Invoices
 from arflow.models.invoice import document_id
 from arflow.models.policy import Policy
@@ -95,6 +97,11 @@ def run(
 ) -> RunResult:
     policy_file = policy_path or plan.policy_path
     policy_text = policy_file.read_text(encoding="utf-8") if policy_file else "{}"
+    if plan.outlook_path is not None:
+        # The scenario's outlook table replaces the shipped one, as a policy document can.
+        document = yaml.safe_load(policy_text) or {}
+        document["outlook_csv"] = plan.outlook_path.read_text(encoding="utf-8")
+        policy_text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
     Policy.from_text(policy_text)  # a bad policy stops the run before anything is sent
 
     known = [d.at for d in plan.deliveries if d.at is not None]
@@ -111,7 +118,19 @@ def run(
         simulation(begin, policy_text) as sim,
         _Progress(stream, sim.clock.now, len(plan.deliveries)) as progress,
     ):
-        while queue:
+        for reports in plan.credit_reports:
+            sim.load_credit_reports(reports)
+        ticks = _daily_ticks(sim, begin)
+        while queue or motolink.live_executions():
+            # Scheduled jobs (the daily credit review) run while anything is still going on.
+            tick = ticks.peek()
+            if tick is not None and (not queue or tick <= queue[0][0]):
+                sim.advance_to(tick)
+                sim.run_schedules()
+                ticks.advance()
+                continue
+            if not queue:
+                break
             at, _, kind, item = heapq.heappop(queue)
             sim.advance_to(at)
             if kind == "document":
@@ -138,6 +157,40 @@ def run(
             ]
         _write_outputs(sim, result, plan, begin)
     return result
+
+
+class _Ticks:
+    """The instants the stack's schedules fire at, from the start of the run on."""
+
+    def __init__(self, times: list[tuple[int, int]], begin: datetime) -> None:
+        self._times = sorted(set(times))
+        self._day = begin.date()
+        self._begin = begin
+        self._index = 0
+        self._skip_past()
+
+    def _current(self) -> datetime | None:
+        if not self._times:
+            return None
+        hour, minute = self._times[self._index]
+        return datetime.combine(self._day, time(hour, minute), tzinfo=UTC)
+
+    def _skip_past(self) -> None:
+        while self._times and (current := self._current()) is not None and current < self._begin:
+            self.advance()
+
+    def peek(self) -> datetime | None:
+        return self._current()
+
+    def advance(self) -> None:
+        self._index += 1
+        if self._index == len(self._times):
+            self._index = 0
+            self._day = date.fromordinal(self._day.toordinal() + 1)
+
+
+def _daily_ticks(sim: Simulation, begin: datetime) -> _Ticks:
+    return _Ticks([(s.hour, s.minute) for s in sim.stack.schedules], begin)
 
 
 def _events_by_invoice(plan: Plan) -> dict[str, list[ScenarioEvent]]:
@@ -281,6 +334,27 @@ def _merge_timeline(
     return sorted(history + refused, key=lambda e: e["at"])
 
 
+def _write_state(sim: Simulation, folder: Path) -> None:
+    """What the run's tables hold at its end, for `arflow credit show` and other readers."""
+    from arflow.dal.store import CreditDecisions, Customers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    customers = list(Customers(sim.stack.ref("CustomersTable"), sim.stack.region).scan())
+    decisions = CreditDecisions(sim.stack.ref("CreditDecisionsTable"), sim.stack.region)
+    invoices = Invoices(sim.stack.ref("InvoicesTable"), sim.stack.region)
+    state = {
+        c.customer_id: {
+            "customer": c.model_dump(mode="json"),
+            "invoices": sorted(i.invoice_id for i in invoices.for_customer(c.customer_id)),
+            "decisions": decisions.for_customer(c.customer_id),
+        }
+        for c in customers
+    }
+    (folder / "customers.json").write_text(
+        json.dumps(state, indent=2, default=str, ensure_ascii=False), encoding="utf-8"
+    )
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "message"
 
@@ -331,6 +405,8 @@ def _write_outputs(sim: Simulation, result: RunResult, plan: Plan, begin: dateti
         (outbox / name).write_bytes(bytes(notice))
         emails.append({"file": f"outbox/{name}", "event": event, "finance": True})
     result.emails = len(emails)
+
+    _write_state(sim, out / "state")
 
     from arflow_local.reporting import build_report
 

@@ -141,6 +141,12 @@ class ScenarioFile(BaseModel):
     title: str | None = None
     start: str | None = None
     policy: str | None = None
+    credit_reports: str | None = Field(
+        default=None, description="A YAML or JSON file of credit reports, for the local provider"
+    )
+    outlook: str | None = Field(
+        default=None, description="An industry and country outlook table (CSV)"
+    )
     documents: list[ScenarioDocument] = Field(min_length=1)
     events: list[ScenarioEvent] = Field(default_factory=list)
 
@@ -154,6 +160,8 @@ class Plan:
     events: list[ScenarioEvent]
     start: datetime | None = None
     policy_path: Path | None = None
+    credit_reports: list[Path] = field(default_factory=list)
+    outlook_path: Path | None = None
 
 
 def _instant(value: str, default_time: time) -> datetime:
@@ -168,6 +176,8 @@ def plan_inputs(inputs: list[Path]) -> Plan:
     events: list[ScenarioEvent] = []
     start: datetime | None = None
     policy: Path | None = None
+    outlook: Path | None = None
+    reports: list[Path] = []
     titles: list[str] = []
     for path in inputs:
         if not path.exists():
@@ -182,11 +192,13 @@ def plan_inputs(inputs: list[Path]) -> Plan:
             events += scenario.events
             start = start or scenario.start
             policy = policy or scenario.policy_path
+            outlook = outlook or scenario.outlook_path
+            reports += scenario.credit_reports
             titles.append(scenario.title)
         else:
             deliveries.append(document_delivery(path, path.read_bytes()))
             titles.append(path.name)
-    return Plan(" + ".join(titles), deliveries, events, start, policy)
+    return Plan(" + ".join(titles), deliveries, events, start, policy, reports, outlook)
 
 
 def load_scenario(path: Path) -> Plan:
@@ -219,6 +231,8 @@ def load_scenario(path: Path) -> Plan:
         scenario.events,
         _instant(scenario.start, time(0, 0)) if scenario.start else None,
         (base / scenario.policy) if scenario.policy else None,
+        [base / scenario.credit_reports] if scenario.credit_reports else [],
+        (base / scenario.outlook) if scenario.outlook else None,
     )
 
 

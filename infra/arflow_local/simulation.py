@@ -72,6 +72,28 @@ class Simulation:
     def hold_status(self, customer_id: str) -> HttpAnswer:
         return self.stack.request("GET", f"/customers/{customer_id}/hold", {}, b"")
 
+    def run_schedules(self) -> list[dict[str, Any]]:
+        """Run every scheduled function once, as its schedule would at this instant."""
+        answers = []
+        for schedule in self.stack.schedules:
+            event = {
+                "version": "0",
+                "source": "aws.scheduler",
+                "detail-type": "Scheduled Event",
+                "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "detail": {},
+            }
+            _, failed = self.stack.invoke(schedule.function.arn, json.dumps(event).encode())
+            answers.append({"function": schedule.function.logical_id, "failed": failed})
+        return answers
+
+    def load_credit_reports(self, path: Path) -> int:
+        """Credit reports for the table-backed provider (the local default)."""
+        from arflow.dal.credit_reports import load_reports
+
+        table = self.stack.ref("CreditReportsTable")
+        return load_reports(path, table, self.stack.client("dynamodb"))
+
     # Time.
 
     def advance_to(self, instant: datetime) -> None:

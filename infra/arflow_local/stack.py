@@ -80,6 +80,27 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A scheduled function, as EventBridge Scheduler would run it: daily at a UTC time."""
+
+    function: LocalFunction
+    expression: str
+    hour: int
+    minute: int
+
+    @classmethod
+    def of(cls, function: LocalFunction, expression: str) -> "Schedule":
+        daily = re.fullmatch(r"cron\((\d{1,2}) (\d{1,2}) \* \* \? \*\)", expression.strip())
+        if daily:
+            return cls(function, expression, int(daily.group(2)), int(daily.group(1)))
+        if expression.strip() == "rate(1 day)":
+            return cls(function, expression, 0, 0)
+        raise ValueError(
+            f"{function.logical_id}: the local stack runs daily schedules only, not {expression}"
+        )
+
+
+@dataclass(frozen=True)
 class HttpAnswer:
     status: int
     headers: dict[str, str]
@@ -112,6 +133,7 @@ class LocalStack:
         self.parameters = self._parameters(parameters or {})
         self.functions: dict[str, LocalFunction] = {}
         self.routes: list[Route] = []
+        self.schedules: list[Schedule] = []
         self.failures: list[FunctionFailure] = []
         self._lock = threading.Lock()
         refs, attributes = self._physical_ids()
@@ -297,6 +319,9 @@ class LocalStack:
             self.functions[function.arn] = function
             self.functions[function.name] = function
             for event in props.get("Events", {}).values():
+                if event.get("Type") in ("Schedule", "ScheduleV2"):
+                    expression = str(event["Properties"]["ScheduleExpression"])
+                    self.schedules.append(Schedule.of(function, expression))
                 if event.get("Type") == "HttpApi":
                     route = event["Properties"]
                     self.routes.append(

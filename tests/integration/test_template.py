@@ -27,6 +27,8 @@ EXPECTED_TABLE_KEYS = {
     "EventsTable": [("invoice_id", "HASH"), ("seq", "RANGE")],
     "PaymentsTable": [("payment_id", "HASH")],
     "ClaimsTable": [("claim_id", "HASH")],
+    "CreditDecisionsTable": [("customer_id", "HASH"), ("decided", "RANGE")],
+    "CreditReportsTable": [("customer_id", "HASH")],
 }
 TASK_FUNCTIONS = {
     "CreditCheckFunctionArn": "CreditCheckFunction",
@@ -48,6 +50,7 @@ EXPECTED_ROUTES = {
     ("POST", "/invoices/{invoice_id}/write-off"): ("AccountActionsFunction", None),
     ("POST", "/customers/{customer_id}/pause"): ("AccountActionsFunction", None),
     ("DELETE", "/customers/{customer_id}/pause"): ("AccountActionsFunction", None),
+    ("POST", "/customers/{customer_id}/credit"): ("AccountActionsFunction", None),
 }
 EXPECTED_OUTPUTS = {
     "ApiUrl",
@@ -380,7 +383,15 @@ def test_roles_carry_no_managed_policy_beyond_what_sam_adds(
         for name, resource in template["Resources"].items()
         if resource["Type"] in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}
     ]
-    assert sorted(roles) == sorted(f"{name}Role" for name in sam_resources)
+    # (a scheduled function also gets the role EventBridge Scheduler invokes it with)
+    schedule_roles = [
+        f"{name}{event_name}Role"
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event_name, event in resource["Properties"].get("Events", {}).items()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert sorted(roles) == sorted([f"{name}Role" for name in sam_resources] + schedule_roles)
     assert attached <= SAM_MANAGED_POLICIES
 
 
@@ -454,7 +465,7 @@ def test_functions_are_the_documented_ones_with_their_handlers(template: dict[st
     }
 
     # Then they match the doc exactly, and each handler names a module under handlers/
-    assert len(documented) == 10
+    assert len(documented) == 11
     assert handlers == documented
     assert code_uri == "functions/"
     for handler in handlers.values():
@@ -516,6 +527,7 @@ def test_http_routes_and_their_authorization(resources: dict[str, Any]) -> None:
         json.dumps(event["Properties"]["ApiId"])
         for function in _functions(resources).values()
         for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
     }
     assert api_ids == {json.dumps({"Ref": "HttpApi"})}
 

@@ -377,12 +377,12 @@ class Invoices:
             "#st = :open",
         )
 
-    def settle(self, invoice_id: str, status: InvoiceStatus) -> bool:
+    def settle(self, invoice_id: str, status: InvoiceStatus, at: datetime) -> bool:
         """Close a fully paid or credited invoice; True for the one caller that closed it."""
         updated = self._update(
             invoice_id,
-            "SET #st = :s",
-            {":s": status, ":open": InvoiceStatus.OPEN, ":zero": Decimal(0)},
+            "SET #st = :s, settled_at = :at",
+            {":s": status, ":open": InvoiceStatus.OPEN, ":zero": Decimal(0), ":at": at},
             {"#st": "status"},
             "#st = :open AND balance <= :zero",
         )
@@ -635,23 +635,21 @@ class Customers:
 
     def review_now(self, customer_id: str, today: date) -> None:
         """Bring the next limit review forward to today (after an overdue)."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=_values({"customer_id": customer_id}),
-            UpdateExpression="SET review_due = :t",
-            ConditionExpression="attribute_exists(credit_limit) AND review_due > :t",
-            ExpressionAttributeValues=_values({":t": today}),
-        ) if self._has_later_review(customer_id, today) else None
-
-    def _has_later_review(self, customer_id: str, today: date) -> bool:
-        current = self.get(customer_id)
-        return bool(current and current.review_due and current.review_due > today)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_values({"customer_id": customer_id}),
+                UpdateExpression="SET review_due = :t",
+                ConditionExpression="review_due > :t",
+                ExpressionAttributeValues=_values({":t": today}),
+            )
+        except ClientError as error:
+            if not _condition_failed(error):
+                raise
 
     def due_for_review(self, today: date) -> list[CustomerRecord]:
         # NOTE: a scan; a sparse index on review_due is the fix for large portfolios.
-        return [
-            c for c in self.scan() if c.review_due is not None and c.review_due <= today
-        ]
+        return [c for c in self.scan() if c.review_due is not None and c.review_due <= today]
 
     def add_credit(self, customer_id: str, currency: str, amount: Decimal) -> None:
         self._db.update_item(

@@ -1,6 +1,7 @@
 """AccountActionsFunction: a credit controller's actions on invoices and customers."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -10,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from arflow.errors import ArflowError
 from arflow.handlers.support import error_response, json_response, raw_body
-from arflow.logic import account, webhook_auth
+from arflow.logic import account, credit, webhook_auth
 from arflow.logic.documents.canonical import load_json
 from arflow.logic.documents.errors import DocumentError, InvalidDocumentError
 from arflow.services import services
@@ -45,6 +46,13 @@ class PauseRequest(_Request):
 
 class WriteOffRequest(_Request):
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class CreditOverrideRequest(_Request):
+    by: str = Field(min_length=1, max_length=200, description="Who decides: it is recorded")
+    reason: str = Field(min_length=1, max_length=1000)
+    credit_limit: Decimal | None = Field(default=None, ge=0)
+    lift_holds: bool = Field(default=False, description="Lift declined/collateral/referred holds")
 
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -112,6 +120,21 @@ def pause(customer_id: str) -> Response[str]:
 def end_pause(customer_id: str) -> Response[str]:
     _, now = authenticated(_Request)
     return json_response(200, account.end_customer_pause(services(), customer_id, now))
+
+
+@app.post("/customers/<customer_id>/credit")
+def credit_override(customer_id: str) -> Response[str]:
+    request, now = authenticated(CreditOverrideRequest)
+    result = credit.override(
+        services(),
+        customer_id,
+        request.credit_limit,
+        request.lift_holds,
+        request.reason,
+        request.by,
+        now,
+    )
+    return json_response(200, result)
 
 
 @app.exception_handler(DocumentError)

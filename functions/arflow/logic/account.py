@@ -182,6 +182,7 @@ def write_off(
         },
         invoice.customer_id,
     )
+    services.customers.reduce_exposure(closed.customer_id, invoice_id, closed.balance)
     release_invoice_hold(services, closed, now)
     wake(services, invoice_id, "written_off")
     return {"invoice_id": invoice_id, "status": "written_off", "amount": str(closed.balance)}

@@ -26,8 +26,8 @@ from arflow.models.claim import (
     PaymentRecord,
     SentNotice,
     TimelineEvent,
-    UtcDatetime,
 )
+from arflow.models.instants import UtcDatetime
 from arflow.models.money import quantize
 from arflow.models.policy import InsurancePolicy, Policy
 

@@ -150,6 +150,9 @@ def _send_customer_notice(
     if letter_key:
         detail["letter_key"] = letter_key
     services.history.append(invoice_id, event, now, detail, invoice.customer_id)
+    if stage is Stage.OVERDUE_NOTICE:
+        # An overdue brings the customer's limit review forward.
+        services.customers.review_now(invoice.customer_id, local_today(policy, now))
     logger.info("Notice sent", invoice_id=invoice_id, stage=stage.value, message_id=message_id)
     return {"sent": True, "message_id": message_id}
 

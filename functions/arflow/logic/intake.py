@@ -147,6 +147,7 @@ def _apply_credit(services: Services, credit: InvoiceRecord, now: datetime) -> I
         applied = min(amount, target.balance)
         updated = services.invoices.reduce_balance(target.invoice_id, "amount_credited", applied)
         if updated is not None:
+            services.customers.reduce_exposure(target.customer_id, target.invoice_id, applied)
             excess = amount - applied
             if excess > 0:
                 services.customers.add_credit(credit.customer_id, credit.currency, excess)

@@ -125,6 +125,8 @@ def apply_money(
         else None
     )
     current = updated or invoice
+    if updated is not None:
+        services.customers.reduce_exposure(invoice.customer_id, invoice.invoice_id, applied)
     excess = amount - applied
     services.history.append(
         invoice.invoice_id,
@@ -153,7 +155,7 @@ def settle(
     services: Services, invoice: InvoiceRecord, status: InvoiceStatus, now: datetime
 ) -> bool:
     """Close an invoice whose balance reached zero: release its hold and wake its lifecycle."""
-    if not services.invoices.settle(invoice.invoice_id, status):
+    if not services.invoices.settle(invoice.invoice_id, status, now):
         return False
     services.history.append(
         invoice.invoice_id,
