@@ -107,7 +107,7 @@ def customers(count: int, rng: random.Random) -> list[Customer]:
                 rng.choice(_CHINESE_CITY)
                 + rng.choice(_CHINESE_NAME)
                 + rng.choice(_CHINESE_TRADE)
-                + f"有限公司{number}"
+                + "有限公司"
             )
             country, locale = "CN", "zh-CN"
         else:
@@ -507,13 +507,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def _quiet_functions() -> Iterator[None]:
     """As `arflow simulate` runs by default: only the functions' errors, none of moto's logs."""
     moto_logger = logging.getLogger("moto")
-    level = moto_logger.level
+    level, log_level = moto_logger.level, os.environ.get("POWERTOOLS_LOG_LEVEL")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     moto_logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         moto_logger.setLevel(level)
+        if log_level is None:
+            os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
 
 
 def _timed_run(

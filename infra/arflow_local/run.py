@@ -371,9 +371,10 @@ def _write_outputs(sim: Simulation, result: RunResult, plan: Plan, begin: dateti
             timeline.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
     sent_by_message = {
-        e["detail"]["message_id"]: e
+        e["detail"][key]: e
         for e in result.timeline
-        if isinstance(e.get("detail"), dict) and "message_id" in e["detail"]
+        for key in ("message_id", "finance_message_id")
+        if isinstance(e.get("detail"), dict) and e["detail"].get(key)
     }
     emails: list[dict[str, Any]] = []
     raw_messages = motolink.sent_emails(ACCOUNT_ID, sim.stack.region)

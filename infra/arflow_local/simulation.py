@@ -20,7 +20,7 @@ from moto import mock_aws
 
 from arflow import timekeeping
 from arflow.dal.aws import forget_clients
-from arflow.logic import webhook_auth
+from arflow.logic.webhook_auth import sign as sign_request
 from arflow.logic.documents.stripe import SIGNATURE_HEADER, sign_stripe_payload
 from arflow_local import motolink
 from arflow_local.clock import VirtualClock
@@ -50,7 +50,7 @@ class Simulation:
         """A credit controller's action (dispute, promise, pause, write-off), signed."""
         raw = json.dumps(body).encode() if body else b""
         timestamp = int(self.clock.now().timestamp())
-        headers = webhook_auth.sign(raw, self.stack.secret("WebhookSecret"), timestamp)
+        headers = sign_request(raw, self.stack.secret("WebhookSecret"), timestamp)
         headers["content-type"] = "application/json"
         return self.stack.request(method, path, headers, raw)
 
@@ -65,7 +65,7 @@ class Simulation:
 
     def _signed(self, path: str, body: bytes, content_type: str) -> HttpAnswer:
         timestamp = int(self.clock.now().timestamp())
-        headers = webhook_auth.sign(body, self.stack.secret("WebhookSecret"), timestamp)
+        headers = sign_request(body, self.stack.secret("WebhookSecret"), timestamp)
         headers["content-type"] = content_type
         return self.stack.request("POST", path, headers, body)
 

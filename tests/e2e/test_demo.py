@@ -71,7 +71,9 @@ def test_demo_runs_cleanly_and_writes_its_outputs(demo: DemoRun) -> None:
         "PAID",
     ]
     assert (demo.out / "report.html").is_file()
-    assert len(list((demo.out / "outbox").glob("*.eml"))) == 17
+    # (15 customer notices, 2 escalations, and 4 credit alerts: three grade-C buyers put on
+    # shorter terms, and Nordic Tools over its limit with its second invoice)
+    assert len(list((demo.out / "outbox").glob("*.eml"))) == 21
 
 
 def test_early_payer_is_never_reminded(demo: DemoRun) -> None:
@@ -120,17 +122,21 @@ def test_nordic_tools_stay_on_hold_until_their_second_invoice_is_paid(demo: Demo
         and e["detail"]["customer_id"] == "CUST-NORDIC"
     ]
 
-    # Then each overdue invoice adds its reason with its formal letter
-    assert [(at, invoice, event) for at, invoice, event, _ in holds] == [
-        ("2026-10-22T08:00:00Z", first, "order_hold_placed"),
-        ("2026-10-29T09:00:00Z", second, "order_hold_placed"),
-        ("2026-11-04T12:00:00Z", first, "order_hold_released"),
-        ("2026-11-07T12:00:00Z", second, "order_hold_released"),
+    # Then the second invoice takes the exposure over the EUR 6,000.00 limit at once, and each
+    # overdue invoice adds its reason with its formal letter
+    assert [(at, invoice, event, d["reason"]) for at, invoice, event, d in holds] == [
+        ("2026-09-14T08:00:00Z", second, "order_hold_placed", "credit_limit_exceeded"),
+        ("2026-10-22T08:00:00Z", first, "order_hold_placed", "invoice_overdue"),
+        ("2026-10-29T09:00:00Z", second, "order_hold_placed", "invoice_overdue"),
+        ("2026-11-04T12:00:00Z", first, "order_hold_released", "invoice_overdue"),
+        ("2026-11-04T12:00:00Z", second, "order_hold_released", "credit_limit_exceeded"),
+        ("2026-11-07T12:00:00Z", second, "order_hold_released", "invoice_overdue"),
     ]
 
-    # And paying the first leaves the customer on hold; only paying the second releases it
+    # And paying the first (exposure back within the limit) leaves the customer on hold for the
+    # second's overdue; only paying the second releases it
     released = [detail["customer_released"] for *_, event, detail in holds if "released" in event]
-    assert released == [False, True]
+    assert released == [False, False, True]
     (paid_second,) = demo.events("BW-2026-0106", "payment_received")
     assert paid_second["at"] == "2026-11-07T12:00:00Z"
 

@@ -22,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
+from support_policy import approving
 
 from arflow_local.simulation import Simulation, simulation
 
@@ -88,7 +89,7 @@ class NeverPaid:
 @pytest.fixture(scope="module")
 def never_paid(invoice_json: Callable[..., bytes], send_invoice: Any) -> NeverPaid:
     # Given the base invoice, insured by the default policy, and a buyer who never pays
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
 
@@ -258,7 +259,7 @@ def test_chinese_buyer_gets_notices_in_simplified_chinese(
     customer: dict[str, Any], invoice_json: Callable[..., bytes], send_invoice: Any
 ) -> None:
     # Given a buyer who reads Simplified Chinese
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json(customer=customer))
 
         # When the reminder is due, and the buyer pays the day after
@@ -284,7 +285,7 @@ def test_notices_go_out_at_the_send_hour_of_the_policy_timezone(
     invoice_json: Callable[..., bytes], send_invoice: Any, story_of: Any
 ) -> None:
     # Given a policy that sends from Shanghai (UTC+8) at 09:00 local
-    with simulation(START, policy_text="timezone: Asia/Shanghai") as sim:
+    with simulation(START, policy_text=approving("timezone: Asia/Shanghai")) as sim:
         accepted = send_invoice(sim, invoice_json())
 
         # When the invoice is never paid
@@ -314,7 +315,7 @@ def test_invoice_paid_after_the_reminder_ends_at_once_with_no_further_notice(
     invoice_json: Callable[..., bytes], send_invoice: Any, story_of: Any, events_of: Any
 ) -> None:
     # Given the base invoice, reminded on 26 September
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
         sim.advance_to(datetime(2026, 9, 28, 10, 30, tzinfo=UTC))
@@ -365,7 +366,7 @@ def test_payment_in_the_instant_a_stage_falls_due_leaves_nothing_sent_for_a_paid
     instant: str, invoice_json: Callable[..., bytes], send_invoice: Any, events_of: Any
 ) -> None:
     # Given the base invoice, and the buyer paying in full at the very time a stage falls due
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
         sim.advance_to(at(instant))
@@ -399,7 +400,7 @@ def test_invoice_paid_after_the_formal_letter_releases_the_hold_and_is_not_escal
     invoice_json: Callable[..., bytes], send_invoice: Any, story_of: Any, events_of: Any
 ) -> None:
     # Given the base invoice, past its formal letter and its order hold
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
         sim.advance_to(datetime(2026, 10, 20, 12, tzinfo=UTC))
@@ -445,7 +446,7 @@ def test_partly_paid_invoice_is_dunned_and_claimed_for_what_remains(
     invoice_json: Callable[..., bytes], send_invoice: Any, events_of: Any
 ) -> None:
     # Given the base invoice, of which the buyer pays EUR 400.00 the day after the due date
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
         sim.advance_to(datetime(2026, 10, 2, 12, tzinfo=UTC))
@@ -486,7 +487,7 @@ def test_customer_stays_on_hold_until_its_last_overdue_invoice_is_paid(
     invoice_json: Callable[..., bytes], send_invoice: Any, events_of: Any
 ) -> None:
     # Given two invoices of one customer, due 1 and 5 October, both past their formal letters
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         first = send_invoice(sim, invoice_json())["invoice_id"]
         second = send_invoice(
             sim,
@@ -549,7 +550,7 @@ def test_milestones_of_the_policy_move_every_stage(
             "send_hour": 14,
         }
     )
-    with simulation(START, policy_text=policy) as sim:
+    with simulation(START, policy_text=approving(policy)) as sim:
         accepted = send_invoice(sim, invoice_json())
 
         # When the invoice is never paid
@@ -575,7 +576,7 @@ def test_claim_is_capped_at_the_discretionary_limit(
 ) -> None:
     # Given cover of EUR 500.00 per buyer and an indemnity of 80 %
     policy = "insurance:\n  discretionary_limit: 500\n  indemnity_percent: 80\n"
-    with simulation(START, policy_text=policy) as sim:
+    with simulation(START, policy_text=approving(policy)) as sim:
         accepted = send_invoice(sim, invoice_json())
 
         # When the EUR 1,000.00 invoice is never paid
@@ -592,7 +593,7 @@ def test_uninsured_invoice_ends_escalated_without_a_claim(
     invoice_json: Callable[..., bytes], send_invoice: Any, story_of: Any, events_of: Any
 ) -> None:
     # Given a policy without trade-credit insurance
-    with simulation(START, policy_text="insurance: null") as sim:
+    with simulation(START, policy_text=approving("insurance: null")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
 
@@ -623,7 +624,7 @@ def test_buyer_without_email_is_reported_unreachable_instead_of_each_notice(
     invoice_json: Callable[..., bytes], send_invoice: Any, story_of: Any, events_of: Any
 ) -> None:
     # Given a buyer with no e-mail address
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json(customer={"email": None}))
         invoice_id = accepted["invoice_id"]
 
@@ -667,7 +668,7 @@ def test_invoice_arriving_forty_days_late_runs_only_the_escalation_once(
 ) -> None:
     # Given the base invoice (due 1 October) first sent on 10 November, 40 days after its due date
     arrival = datetime(2026, 11, 10, 8, tzinfo=UTC)
-    with simulation(arrival, policy_text="{}") as sim:
+    with simulation(arrival, policy_text=approving("{}")) as sim:
         accepted = send_invoice(sim, invoice_json())
         invoice_id = accepted["invoice_id"]
 
@@ -748,7 +749,7 @@ def test_invoice_without_due_date_takes_it_from_its_terms_or_the_policy(
     events_of: Any,
 ) -> None:
     # Given an invoice issued on 1 September with no due date
-    with simulation(START, policy_text=policy) as sim:
+    with simulation(START, policy_text=approving(policy)) as sim:
         accepted = send_invoice(sim, invoice_json(due_date=None, **changes))
 
         # When it reaches its reminder, and is paid later that day

@@ -150,7 +150,11 @@ def test_outputs_are_written(samples_run: SamplesRun) -> None:
 
     # And the outbox holds one .eml per customer e-mail and per finance notice
     customer_sent = [e for e in timeline if e["event"] in CUSTOMER_NOTICES]
-    finance_sent = [e for e in timeline if e["event"] == "finance_escalated"]
+    finance_sent = [e for e in timeline if e["event"] == "finance_escalated"] + [
+        e
+        for e in timeline
+        if e["event"] == "credit_checked" and e["detail"].get("finance_message_id")
+    ]
     outbox = sorted((out / "outbox").glob("*.eml"))
     to_customers = [p for p in outbox if not p.name.startswith("finance-")]
     to_finance = [p for p in outbox if p.name.startswith("finance-")]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support_policy import approving
 
 from arflow.logic import webhook_auth
 from arflow.logic.documents.stripe import SIGNATURE_HEADER, sign_stripe_payload
@@ -62,7 +63,7 @@ def test_same_document_delivered_twice_starts_one_lifecycle(
             return sim.post_document(body, "application/json")
         return sim.post_stripe_event(body)
 
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         first = deliver(sim)
         sim.advance_to(START + timedelta(hours=1))
 
@@ -92,7 +93,7 @@ def test_same_number_with_other_content_is_a_conflict_and_changes_nothing(
     invoice_json: Callable[..., bytes], events_of: Any, stored_invoice: Any
 ) -> None:
     # Given an accepted invoice
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         first = sim.post_document(invoice_json(), "application/json")
         invoice_id = first.json()["invoice_id"]
 
@@ -186,7 +187,7 @@ def test_bad_document_is_refused_with_its_problems_and_nothing_is_stored(
 ) -> None:
     # Given a document that is not a valid invoice
     body, content_type = request_body(invoice_json)
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         # When it is posted, correctly signed
         answer = sim.post_document(body, content_type)
 
@@ -210,7 +211,7 @@ def test_unauthenticated_invoice_is_refused_and_nothing_is_stored(
 ) -> None:
     # Given an invoice posted without a valid, fresh signature
     body = invoice_json()
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         if fault == "unsigned":
             headers = {"content-type": "application/json"}
         elif fault == "stale":
@@ -238,7 +239,7 @@ def test_unauthenticated_invoice_is_refused_and_nothing_is_stored(
 def test_stripe_event_with_a_wrong_signature_is_refused() -> None:
     # Given a Stripe invoice event signed with another endpoint's secret
     body = (EVENTS / "stripe_invoice_finalized.json").read_bytes()
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         header = sign_stripe_payload(body, "whsec_someone_else", int(START.timestamp()))
 
         # When it reaches the Stripe webhook
@@ -259,7 +260,7 @@ def test_tampered_payment_is_refused_and_the_balance_is_unchanged(
     invoice_json: Callable[..., bytes], events_of: Any, stored_invoice: Any
 ) -> None:
     # Given an accepted invoice, and a payment of EUR 10.00 whose body is changed to EUR 1000.00
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         invoice_id = sim.post_document(invoice_json(), "application/json").json()["invoice_id"]
         signed = json.dumps(
             {"payment_id": "p-1", "invoice_id": invoice_id, "amount": "10.00", "currency": "EUR"}
@@ -281,7 +282,7 @@ def test_payment_in_another_currency_is_refused(
     invoice_json: Callable[..., bytes], events_of: Any, stored_invoice: Any
 ) -> None:
     # Given an invoice in EUR
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         invoice_id = sim.post_document(invoice_json(), "application/json").json()["invoice_id"]
 
         # When a payment for it arrives in SEK
@@ -304,7 +305,7 @@ def test_payment_in_another_currency_is_refused(
 
 def test_payment_for_an_invoice_not_yet_received_is_held() -> None:
     # Given a stack that holds no invoice
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         # When a payment names an invoice nobody has sent yet
         answer = sim.post_payment(
             {
@@ -326,7 +327,7 @@ def test_same_payment_twice_is_applied_once(
     invoice_json: Callable[..., bytes], events_of: Any, stored_invoice: Any
 ) -> None:
     # Given an invoice of EUR 1,000.00 and a payment of EUR 300.00 against it
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         invoice_id = sim.post_document(invoice_json(), "application/json").json()["invoice_id"]
         payment = {
             "payment_id": "p-300",
@@ -359,7 +360,7 @@ def test_same_payment_twice_is_applied_once(
 
 def test_hold_status_of_an_unknown_customer_is_not_found() -> None:
     # Given a stack that knows no customer
-    with simulation(START, policy_text="{}") as sim:
+    with simulation(START, policy_text=approving("{}")) as sim:
         # When an order system asks whether CUST-NOBODY is on hold
         answer = sim.hold_status("CUST-NOBODY")
 

@@ -93,7 +93,7 @@ def current_report(
     try:
         report = provider.fetch(request)
     except ReportNotFoundError:
-        return None, "the credit provider has no report on this company"
+        return None, NO_REPORT
     except ProviderUnavailableError as error:
         # An outage never approves: the decision is referred, and the reason says why.
         return None, f"the credit provider is unavailable: {error}"
@@ -128,7 +128,7 @@ def _assessment(
     ]
     behaviour = behaviour_from_history(facts, today, policy.scoring.behaviour_window_days, currency)
     outlook = _outlook(policy.outlook_csv).lookup(customer.industry_code, customer.country)
-    return assess(
+    decision = assess(
         report,
         behaviour,
         outlook,
@@ -140,6 +140,34 @@ def _assessment(
         policy.version,
         now,
         provider_error,
+    )
+    if report is None and provider_error == NO_REPORT and policy.credit.unrated_buyer_limit:
+        return _unrated(decision, policy, customer)
+    return decision
+
+
+NO_REPORT = "the credit provider has no report on this company"
+
+
+def _unrated(decision: CreditDecision, policy: Policy, customer: CustomerRecord) -> CreditDecision:
+    """No report exists (not an outage): the policy's own limit for unrated buyers applies."""
+    allowed = policy.credit.unrated_buyer_limit or Decimal(0)
+    if customer.last_decision is None:
+        allowed = min(allowed, policy.credit.new_customer_limit)
+    limit = allowed if customer.credit_limit is None else min(allowed, customer.credit_limit)
+    exposure = decision.inputs.exposure_after_invoice
+    reasons = [
+        f"decision: approve an unrated buyer up to {decision.currency} {limit} (the policy's "
+        "limit for buyers without a credit report)",
+        *decision.reasons[1:],
+    ]
+    return decision.model_copy(
+        update={
+            "kind": DecisionKind.APPROVE,
+            "credit_limit": limit,
+            "exposure_over_limit": exposure > limit,
+            "reasons": reasons,
+        }
     )
 
 
@@ -191,6 +219,7 @@ def check_credit(services: Services, invoice_id: str, now: datetime) -> dict[str
         {"invoice_id": invoice_id, "decision": decision.model_dump(mode="json")},
     )
 
+    alerted = _alert_finance(services, customer, invoice, decision, within, now)
     services.history.append(
         invoice_id,
         TimelineEvent.CREDIT_CHECKED,
@@ -210,12 +239,13 @@ def check_credit(services: Services, invoice_id: str, now: datetime) -> dict[str
             "provider_error": decision.inputs.provider_error,
             "reasons": decision.reasons,
             "policy_version": policy.version,
+            **({"finance_message_id": alerted} if alerted else {}),
         },
         customer.customer_id,
     )
     if first or customer.credit_limit != limit:
         _limit_changed(services, customer, customer.credit_limit, limit, decision, now, first)
-    _act_on(services, customer, invoice, decision, within, now)
+    _place_holds(services, customer, invoice, decision, within, now)
     logger.info("Credit checked", invoice_id=invoice_id, decision=decision.kind.value)
     return {"decision": decision.kind.value, "within_limit": within, "credit_limit": str(limit)}
 
@@ -244,7 +274,7 @@ def _limit_changed(
     )
 
 
-def _act_on(
+def _place_holds(
     services: Services,
     customer: CustomerRecord,
     invoice: InvoiceRecord,
@@ -252,7 +282,7 @@ def _act_on(
     within: bool,
     now: datetime,
 ) -> None:
-    """Holds and finance alerts that follow from a decision."""
+    """The holds a decision calls for: declined, collateral, referred, over the limit."""
     hold = DECISION_HOLDS.get(decision.kind)
     # An established customer referred (say, during a provider outage) keeps its credit.
     if decision.kind is DecisionKind.REFER and customer.last_decision is not None:
@@ -261,8 +291,19 @@ def _act_on(
         place_hold(services, customer.customer_id, hold, invoice.invoice_id, now)
     if not within:
         place_hold(services, customer.customer_id, CREDIT_LIMIT_EXCEEDED, invoice.invoice_id, now)
+
+
+def _alert_finance(
+    services: Services,
+    customer: CustomerRecord,
+    invoice: InvoiceRecord,
+    decision: CreditDecision,
+    within: bool,
+    now: datetime,
+) -> str | None:
+    """Finance hears of every decision that is not a plain approval within the limit."""
     if decision.kind is DecisionKind.APPROVE and within:
-        return
+        return None
     reason = decision.reasons[0]
     if not within:
         reason = f"{reason}; with this invoice the exposure is over the credit limit"
@@ -278,7 +319,7 @@ def _act_on(
         exposure=decision.inputs.exposure_after_invoice,
         credit_limit=decision.credit_limit,
     )
-    publish_to_finance(services, context)
+    return publish_to_finance(services, context)
 
 
 def review_limit_holds(services: Services, customer_id: str, currency: str, now: datetime) -> None:

@@ -88,6 +88,14 @@ class CreditPolicy(BaseModel):
 
     new_customer_limit: Decimal = Field(default=Decimal("20000"), ge=0)
     review_after_days: int = Field(default=90, ge=1)
+    unrated_buyer_limit: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "A limit the supplier may grant on its own judgement to a buyer the credit provider "
+            "has no report on (like an insurer's discretionary limit); None refers such buyers"
+        ),
+    )
 
 
 class Policy(BaseModel):
