@@ -20,8 +20,8 @@ from moto import mock_aws
 
 from arflow import timekeeping
 from arflow.dal.aws import forget_clients
-from arflow.logic.webhook_auth import sign as sign_request
 from arflow.logic.documents.stripe import SIGNATURE_HEADER, sign_stripe_payload
+from arflow.logic.webhook_auth import sign as sign_request
 from arflow_local import motolink
 from arflow_local.clock import VirtualClock
 from arflow_local.stack import ACCOUNT_ID, HttpAnswer, LocalStack
