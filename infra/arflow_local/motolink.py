@@ -9,7 +9,9 @@ module changes how that interpreter waits and threads, and nothing about what it
 - Wait states, task-token waits with timeouts and retry back-off wait on the virtual clock;
 - timestamps it compares and records are virtual time;
 - a parsed definition is reused for every execution of the same definition, and the Lambda client
-  it invokes through is created once.
+  it invokes through is created once;
+- moto answers one request at a time: its in-memory backends are not safe for the concurrent
+  requests of many executions (a query iterating a table while another thread writes to it).
 
 moto is pinned to one exact version (requirements-dev.txt); tests/integration/test_motolink.py
 fails loudly when any of the names below stops existing or stops behaving as expected.
@@ -26,6 +28,7 @@ from typing import Any
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -60,7 +63,15 @@ PATCHED = (
     (retrier_decl, "time"),
     (EventManager, "_get_current_timestamp"),
     (lambda_eval_utils, "boto_client_for"),
+    (BotocoreStubber, "__call__"),
 )
+_answer_request = BotocoreStubber.__call__
+_one_request_at_a_time = threading.RLock()
+
+
+def _serialized_request(self: BotocoreStubber, *args: Any, **kwargs: Any) -> Any:
+    with _one_request_at_a_time:
+        return _answer_request(self, *args, **kwargs)
 
 
 class _Inline:
@@ -232,6 +243,7 @@ def linked(clock: VirtualClock, router: LambdaRouter) -> Iterator[None]:
         (retrier_decl, "time"): _time_shim,
         (EventManager, "_get_current_timestamp"): staticmethod(clock.now),
         (lambda_eval_utils, "boto_client_for"): router.client_for,
+        (BotocoreStubber, "__call__"): _serialized_request,
     }
     saved = {key: key[0].__dict__[key[1]] for key in replacements}
     _link.clock = clock

@@ -53,6 +53,9 @@ class InvoiceRow(BaseModel):
     insured: bool
     source: str = Field(description="canonical, peppol or stripe")
     source_file: str | None = None
+    balance_history: list[tuple[AwareDatetime, Decimal]] = Field(
+        default_factory=list, description="The open balance from each instant it changed"
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -109,6 +112,16 @@ class HoldChange(BaseModel):
     invoice_id: str | None = None
 
 
+class CreditPoint(BaseModel):
+    """The customer's limit and exposure from one instant on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime
+    credit_limit: Decimal | None
+    exposure: Decimal
+
+
 class CustomerRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -120,6 +133,11 @@ class CustomerRow(BaseModel):
     exposure: Decimal | None = None
     currency: str | None = None
     hold_history: list[HoldChange] = Field(default_factory=list)
+    grade: str | None = None
+    decision: str | None = None
+    credit_history: list[CreditPoint] = Field(
+        default_factory=list, description="Limit and exposure over the run, in `currency`"
+    )
 
 
 class EmailRow(BaseModel):
@@ -371,6 +389,51 @@ class CustomerView:
     over_limit: bool
     reasons: list[HoldView]
     history: list[HoldView]
+    chart: "CreditChart | None" = None
+
+
+@dataclass(frozen=True)
+class CreditChart:
+    """Limit and exposure as step lines over the run: SVG points in a 600 x 120 box."""
+
+    limit_points: str
+    exposure_points: str
+    top: str
+    start: str
+    end: str
+
+
+def _steps(
+    values: list[tuple[datetime, Decimal]], start: datetime, end: datetime, top: Decimal
+) -> str:
+    span = max((end - start).total_seconds(), 1.0)
+    points: list[str] = []
+    previous_y: float | None = None
+    for at, value in values:
+        x = 600 * max(min((at - start).total_seconds() / span, 1.0), 0.0)
+        y = 120 - float(value / top) * 110 if top else 120.0
+        if previous_y is not None:
+            points.append(f"{x:.1f},{previous_y:.1f}")
+        points.append(f"{x:.1f},{y:.1f}")
+        previous_y = y
+    if previous_y is not None:
+        points.append(f"600.0,{previous_y:.1f}")
+    return " ".join(points)
+
+
+def _chart(customer: CustomerRow, start: datetime, end: datetime) -> CreditChart | None:
+    history = sorted(customer.credit_history, key=lambda point: point.at)
+    if len(history) < 2 or customer.currency is None:
+        return None
+    limits = [(p.at, p.credit_limit) for p in history if p.credit_limit is not None]
+    top = max([p.exposure for p in history] + [limit for _, limit in limits] + [Decimal(1)])
+    return CreditChart(
+        limit_points=_steps(limits, start, end, top),
+        exposure_points=_steps([(p.at, p.exposure) for p in history], start, end, top),
+        top=money(top, customer.currency),
+        start=iso_date(start),
+        end=iso_date(end),
+    )
 
 
 @dataclass(frozen=True)
@@ -601,7 +664,9 @@ def _hold_view(
     )
 
 
-def _customer_view(customer: CustomerRow, numbers: dict[str, str]) -> CustomerView:
+def _customer_view(
+    customer: CustomerRow, numbers: dict[str, str], start: datetime, end: datetime
+) -> CustomerView:
     currency = customer.currency
     limit, exposure = customer.credit_limit, customer.exposure
     utilisation = None
@@ -622,6 +687,7 @@ def _customer_view(customer: CustomerRow, numbers: dict[str, str]) -> CustomerVi
             _hold_view(change.reason, change.invoice_id, change.at, change.event, numbers)
             for change in sorted(customer.hold_history, key=lambda change: change.at)
         ],
+        chart=_chart(customer, start, end),
     )
 
 
@@ -645,9 +711,11 @@ def _totals(data: ReportData) -> Totals:
 
 def _environment() -> Environment:
     # Autoescape is on for every value: names, numbers and reasons come from outside documents.
-    return Environment(
+    environment = Environment(
         autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
+    environment.filters["money"] = money
+    return environment
 
 
 def _template_source() -> str:
@@ -693,7 +761,9 @@ def render_report(data: ReportData) -> str:
             for stage, days in sorted(data.milestones.items(), key=lambda item: item[1])
         ],
         totals=_totals(data),
-        customers=[_customer_view(customer, numbers) for customer in data.customers],
+        customers=[
+            _customer_view(customer, numbers, data.start, data.end) for customer in data.customers
+        ],
         invoices=invoice_views,
         unattached_events=unattached_events,
         unattached_emails=unattached_emails,

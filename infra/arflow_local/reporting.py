@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from arflow.dal.store import Customers, Invoices
 from arflow.models.policy import STAGE_ORDER, Policy
 from arflow_local.report import (
+    CreditPoint,
     CustomerRow,
     EmailRow,
     HoldChange,
@@ -55,6 +56,8 @@ def build_report(
         for e in result.timeline
     ]
 
+    balances = _balance_histories(timeline)
+    credit = _credit_histories(timeline, invoices)
     invoice_rows = [
         InvoiceRow(
             invoice_id=i.invoice_id,
@@ -73,6 +76,7 @@ def build_report(
             insured=i.insured,
             source=i.document.source.value,
             source_file=result.accepted.get(i.invoice_id),
+            balance_history=balances.get(i.invoice_id, []),
         )
         for i in sorted(invoices, key=lambda i: (i.issue_date, i.invoice_number))
     ]
@@ -111,6 +115,9 @@ def build_report(
                 ),
                 currency=customer.credit_currency,
                 hold_history=changes,
+                grade=customer.last_decision.grade if customer.last_decision else None,
+                decision=customer.last_decision.kind if customer.last_decision else None,
+                credit_history=credit.get(customer.customer_id, []),
             )
         )
 
@@ -168,3 +175,84 @@ def build_report(
         ),
         path,
     )
+
+
+_BALANCE_EVENTS = {"payment_received", "credit_applied"}
+_CLOSING_EVENTS = {"invoice_settled", "written_off"}
+
+
+def _balance_histories(
+    timeline: list[TimelineEntry],
+) -> dict[str, list[tuple[datetime, Decimal]]]:
+    """Each invoice's open balance from every instant it changed."""
+    histories: dict[str, list[tuple[datetime, Decimal]]] = {}
+    for entry in timeline:
+        if entry.invoice_id is None:
+            continue
+        detail = entry.detail
+        if (
+            entry.event == "invoice_received"
+            and "amount" in detail
+            and not detail.get("redelivery")
+        ):
+            histories.setdefault(entry.invoice_id, []).append(
+                (entry.at, Decimal(str(detail["amount"])))
+            )
+        elif entry.event in _BALANCE_EVENTS and "balance" in detail:
+            histories.setdefault(entry.invoice_id, []).append(
+                (entry.at, Decimal(str(detail["balance"])))
+            )
+        elif entry.event in _CLOSING_EVENTS and entry.invoice_id in histories:
+            histories[entry.invoice_id].append((entry.at, Decimal(0)))
+    return histories
+
+
+def _credit_histories(
+    timeline: list[TimelineEntry], invoices: list[Any]
+) -> dict[str, list[CreditPoint]]:
+    """Each customer's limit and exposure (open balances) from every instant either changed."""
+    owner = {i.invoice_id: i.customer_id for i in invoices}
+    open_balances: dict[str, dict[str, Decimal]] = {}
+    limits: dict[str, Decimal | None] = {}
+    points: dict[str, list[CreditPoint]] = {}
+    for entry, balance in _balance_steps(timeline):
+        customer = owner.get(entry.invoice_id or "")
+        if customer is None and (entry.invoice_id or "").startswith("customer:"):
+            customer = (entry.invoice_id or "").removeprefix("customer:")
+        if customer is None:
+            continue
+        if balance is not None and entry.invoice_id in owner:
+            open_balances.setdefault(customer, {})[entry.invoice_id or ""] = balance
+        new_limit = entry.detail.get("new_limit") or (
+            entry.detail.get("credit_limit") if entry.event == "credit_checked" else None
+        )
+        if new_limit is not None:
+            limits[customer] = Decimal(str(new_limit))
+        exposure = sum(open_balances.get(customer, {}).values(), Decimal(0))
+        points.setdefault(customer, []).append(
+            CreditPoint(at=entry.at, credit_limit=limits.get(customer), exposure=exposure)
+        )
+    return points
+
+
+def _balance_steps(
+    timeline: list[TimelineEntry],
+) -> list[tuple[TimelineEntry, Decimal | None]]:
+    steps: list[tuple[TimelineEntry, Decimal | None]] = []
+    for entry in timeline:
+        detail = entry.detail
+        balance: Decimal | None = None
+        if (
+            entry.event == "invoice_received"
+            and "amount" in detail
+            and not detail.get("redelivery")
+        ):
+            balance = Decimal(str(detail["amount"]))
+        elif entry.event in _BALANCE_EVENTS and "balance" in detail:
+            balance = Decimal(str(detail["balance"]))
+        elif entry.event in _CLOSING_EVENTS:
+            balance = Decimal(0)
+        elif not entry.event.startswith("credit_"):
+            continue
+        steps.append((entry, balance))
+    return steps

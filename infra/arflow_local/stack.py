@@ -116,6 +116,7 @@ class FunctionFailure:
     error_type: str
     message: str
     at: datetime
+    trace: str = ""
 
 
 class LocalStack:
@@ -368,7 +369,13 @@ class LocalStack:
         except Exception as error:
             with self._lock:
                 self.failures.append(
-                    FunctionFailure(function.logical_id, type(error).__name__, str(error), _now())
+                    FunctionFailure(
+                        function.logical_id,
+                        type(error).__name__,
+                        str(error),
+                        _now(),
+                        "".join(traceback.format_exception(error)),
+                    )
                 )
             body = {
                 "errorType": type(error).__name__,
