@@ -47,7 +47,11 @@ def _machine(definition: dict) -> tuple[object, str]:
 
 
 def _task(next_state: str | None, pattern: str = "") -> dict:
-    payload = {"token.$": "$$.Task.Token"} if pattern else {"token": None}
+    payload = (
+        {"token.$": "$$.Task.Token", "execution.$": "$$.Execution.Name"}
+        if pattern
+        else {"token": None}
+    )
     state = {
         "Type": "Task",
         "Resource": f"arn:aws:states:::lambda:invoke{pattern}",
@@ -60,14 +64,14 @@ def _task(next_state: str | None, pattern: str = "") -> dict:
 def test_waits_cost_virtual_time_only_and_tokens_wake_executions():
     # Given a machine that waits 30 days on a task token, then for a timestamp, then calls a task
     calls: list[tuple[datetime, dict]] = []
-    tokens: list[str] = []
+    tokens: dict[str, str] = {}
     clock = VirtualClock(START)
 
     def invoke(name: str, payload: bytes) -> tuple[bytes, bool]:
         event = json.loads(payload)
         calls.append((clock.now(), event))
         if event["token"]:
-            tokens.append(event["token"])
+            tokens[event["execution"]] = event["token"]
         return b"{}", False
 
     park = _task("Paid", ".waitForTaskToken") | {
@@ -93,7 +97,7 @@ def test_waits_cost_virtual_time_only_and_tokens_wake_executions():
                 paid = sfn.start_execution(stateMachineArn=arn, name="paid", input="{}")
                 unpaid = sfn.start_execution(stateMachineArn=arn, name="unpaid", input="{}")
                 clock.sleep_until(START + timedelta(days=4))
-                sfn.send_task_success(taskToken=tokens[0], output='{"outcome": "PAID"}')
+                sfn.send_task_success(taskToken=tokens["paid"], output='{"outcome": "PAID"}')
                 motolink.wait_for_all_executions()
             finally:
                 clock.actor_finished()
