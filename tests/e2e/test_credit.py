@@ -285,3 +285,33 @@ def test_an_override_without_who_or_why_is_refused(invoice_json: Callable[..., b
         fields = {p["field"] for p in answer.json()["problems"]}
         assert {"by", "reason"} <= fields
         assert not [e for e in sim.timeline() if e["event"] == "credit_override"]
+
+
+def test_open_orders_reported_by_the_order_system_count_in_the_exposure(
+    invoice_json: Callable[..., bytes], tmp_path: Path
+) -> None:
+    # Given a buyer on a EUR 20,000 first limit with one invoice of EUR 1,000.00
+    with simulation(START) as sim:
+        load(sim, tmp_path, report())
+        sim.post_document(invoice_json(), "application/json")
+        sim.advance_to(datetime(2026, 9, 2, tzinfo=UTC))
+
+        # When the order system reports EUR 15,000 of orders not yet invoiced, and a second
+        # invoice of EUR 5,000.00 arrives
+        answer = sim.post_action(
+            "POST", f"/customers/{CUSTOMER}/open-orders", {"amount": "15000", "by": "erp"}
+        )
+        second = sim.post_document(
+            invoice_json(invoice_number="E2E-2026-0002", total_amount="5000.00"),
+            "application/json",
+        ).json()
+        sim.advance_to(datetime(2026, 9, 3, tzinfo=UTC))
+
+        # Then the orders count: 1,000 + 5,000 + 15,000 is over the limit, so orders are held
+        assert answer.status == 200
+        detail = checked(sim, second["invoice_id"])
+        assert detail["exposure"] == "21000.00"
+        assert detail["open_orders"] == "15000"
+        assert detail["within_limit"] is False
+        reasons = {r["reason"] for r in sim.hold_status(CUSTOMER).json()["reasons"]}
+        assert reasons == {"credit_limit_exceeded"}

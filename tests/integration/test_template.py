@@ -51,6 +51,7 @@ EXPECTED_ROUTES = {
     ("POST", "/customers/{customer_id}/pause"): ("AccountActionsFunction", None),
     ("DELETE", "/customers/{customer_id}/pause"): ("AccountActionsFunction", None),
     ("POST", "/customers/{customer_id}/credit"): ("AccountActionsFunction", None),
+    ("POST", "/customers/{customer_id}/open-orders"): ("AccountActionsFunction", None),
 }
 EXPECTED_OUTPUTS = {
     "ApiUrl",

@@ -542,7 +542,12 @@ class Customers:
         return True
 
     def reserve_exposure(
-        self, customer_id: str, invoice_id: str, amount: Decimal, limit: Decimal | None
+        self,
+        customer_id: str,
+        invoice_id: str,
+        amount: Decimal,
+        limit: Decimal | None,
+        open_orders: Decimal = Decimal(0),
     ) -> bool:
         """Add an invoice to the customer's exposure; True if it fits within the limit.
 
@@ -561,7 +566,9 @@ class Customers:
                         "attribute_not_exists(exposure_invoices.#i) AND exposure <= :room"
                     ),
                     ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=_values({":a": amount, ":room": limit - amount}),
+                    ExpressionAttributeValues=_values(
+                        {":a": amount, ":room": limit - amount - open_orders}
+                    ),
                 )
                 return True
             except ClientError as error:
@@ -581,8 +588,23 @@ class Customers:
                 raise
             # Counted already (a retried check): it fits if the total is within the limit.
             current = self.get(customer_id)
-            return bool(limit is not None and current and current.exposure <= limit)
+            return bool(limit is not None and current and current.exposure + open_orders <= limit)
         return False
+
+    def set_open_orders(self, customer_id: str, amount: Decimal) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_values({"customer_id": customer_id}),
+                UpdateExpression="SET open_orders = :a",
+                ConditionExpression="attribute_exists(customer_id)",
+                ExpressionAttributeValues=_values({":a": amount}),
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
 
     def reduce_exposure(self, customer_id: str, invoice_id: str, amount: Decimal) -> None:
         """Money in, a credit or a write-off: the invoice counts for less, or nothing."""

@@ -48,6 +48,10 @@ class WriteOffRequest(_Request):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class OpenOrdersRequest(_Request):
+    amount: Decimal = Field(ge=0, description="Orders accepted and not yet invoiced")
+
+
 class CreditOverrideRequest(_Request):
     by: str = Field(min_length=1, max_length=200, description="Who decides: it is recorded")
     reason: str = Field(min_length=1, max_length=1000)
@@ -134,6 +138,13 @@ def credit_override(customer_id: str) -> Response[str]:
         request.by,
         now,
     )
+    return json_response(200, result)
+
+
+@app.post("/customers/<customer_id>/open-orders")
+def open_orders(customer_id: str) -> Response[str]:
+    request, now = authenticated(OpenOrdersRequest)
+    result = credit.report_open_orders(services(), customer_id, request.amount, request.by, now)
     return json_response(200, result)
 
 

@@ -190,7 +190,9 @@ def check_credit(services: Services, invoice_id: str, now: datetime) -> dict[str
         raise LookupError(f"customer {invoice.customer_id} of invoice {invoice_id} is missing")
     policy = services.policy()
     already = customer.exposure_invoices.get(invoice_id, Decimal(0))
-    exposure_after = customer.exposure - already + invoice.balance
+    # Orders not yet invoiced count too, when the order system reports them.
+    orders = customer.open_orders if customer.credit_currency == invoice.currency else Decimal(0)
+    exposure_after = customer.exposure - already + invoice.balance + orders
     decision = _assessment(services, customer, policy, now, invoice.currency, exposure_after)
 
     # The first decision sets the buyer's first limit and its review three months on.
@@ -210,7 +212,7 @@ def check_credit(services: Services, invoice_id: str, now: datetime) -> dict[str
         decision.payment_terms_days,
     )
     within = services.customers.reserve_exposure(
-        customer.customer_id, invoice_id, invoice.balance, limit
+        customer.customer_id, invoice_id, invoice.balance, limit, orders
     )
     services.credit_decisions.record(
         customer.customer_id,
@@ -230,6 +232,7 @@ def check_credit(services: Services, invoice_id: str, now: datetime) -> dict[str
             "score": decision.score,
             "credit_limit": str(limit),
             "exposure": str(exposure_after),
+            "open_orders": str(orders),
             "currency": decision.currency,
             "within_limit": within,
             "new_customer": first,
@@ -401,6 +404,22 @@ def review_customer(services: Services, customer_id: str, now: datetime) -> Limi
     review_limit_holds(services, customer_id, review.currency, now)
     logger.info("Credit review completed", customer_id=customer_id, direction=review.direction)
     return review
+
+
+def report_open_orders(
+    services: Services, customer_id: str, amount: Decimal, by: str | None, now: datetime
+) -> dict[str, Any]:
+    """The order system's figure for orders accepted but not yet invoiced."""
+    from arflow.errors import UnknownCustomerError
+
+    if not services.customers.set_open_orders(customer_id, amount):
+        raise UnknownCustomerError(f"no customer {customer_id}")
+    services.credit_decisions.record(
+        customer_id, "open_orders", now, {"open_orders": str(amount), "by": by}
+    )
+    customer = services.customers.get(customer_id)
+    exposure = (customer.exposure if customer else Decimal(0)) + amount
+    return {"customer_id": customer_id, "open_orders": str(amount), "exposure": str(exposure)}
 
 
 def review_due_customers(services: Services, now: datetime) -> list[str]:

@@ -181,6 +181,9 @@ class CustomerRecord(BaseModel):
     vat_id: str | None = None
     exposure: Decimal = Field(default=Decimal(0), description="Open balances, kept atomically")
     exposure_invoices: dict[str, Decimal] = Field(default_factory=dict)
+    open_orders: Decimal = Field(
+        default=Decimal(0), description="Orders not yet invoiced, as the order system reports"
+    )
     credit_report: CreditReport | None = None
     last_decision: DecisionSummary | None = None
 
