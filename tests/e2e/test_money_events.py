@@ -1109,10 +1109,10 @@ def test_dispute_at_a_milestone_instant_is_never_followed_by_a_notice_or_hold(
 
         # Then after the dispute nothing is sent, escalated, claimed or held
         after = events_after(story, "dispute_opened")
-        assert [name for name in after if name in ACTS] == [], story
+        assert [name for name in after if name in ACTS] == [], after
 
         # And the history never says dunning resumed while the dispute stood
-        assert after == ["dunning_paused"], story
+        assert after == ["dunning_paused"], after
 
         # And the customer is on hold only if the formal notice went out before the dispute
         names = [name for _, name in story]
