@@ -306,8 +306,12 @@ class Invoices:
         if current is None or current.paused == why:
             return False
         if why is None:
+            # A dispute's pause is ended only by resolving the dispute, never by a stale plan.
             updated = self._update(
-                invoice_id, "REMOVE paused", {":w": current.paused}, condition="paused = :w"
+                invoice_id,
+                "REMOVE paused",
+                {":w": current.paused},
+                condition="paused = :w AND attribute_not_exists(dispute)",
             )
         else:
             updated = self._update(

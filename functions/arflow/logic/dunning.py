@@ -96,6 +96,21 @@ def send_customer_notice(
         raise
 
 
+def stopped_since_claim(services: Services, invoice_id: str, now: datetime) -> str | None:
+    """Why a stage claimed a moment ago must not act after all (a payment or dispute landed)."""
+    invoice = services.invoices.require(invoice_id)
+    if not invoice.is_open:
+        return "settled"
+    if invoice.dispute is not None:
+        return "disputed"
+    if invoice.promise is not None and invoice.promise.resume_at > now:
+        return "promised"
+    customer = services.customers.get(invoice.customer_id)
+    if customer is not None and customer.pause is not None and customer.pause.until > now:
+        return "paused"
+    return None
+
+
 def _send_customer_notice(
     services: Services, invoice_id: str, stage: Stage, now: datetime
 ) -> dict[str, Any]:
@@ -126,6 +141,14 @@ def _send_customer_notice(
         letter_key = f"letters/{invoice_id}/{context.letter_reference}.html"
         services.documents.put(letter_key, letter, "text/html; charset=utf-8")
         attachments.append((f"{context.letter_reference}.html", "text/html", letter))
+
+    # NOTE: checked once more just before the e-mail goes: a payment landing in the instant
+    # between this read and SES accepting the message can still cross it.
+    stopped = stopped_since_claim(services, invoice_id, now)
+    if stopped is not None:
+        if stopped != "settled":
+            services.invoices.release_stage(invoice_id, stage.value)
+        return {"sent": False, "why": f"{stopped}_meanwhile"}
 
     domain = services.settings.sender_email.rsplit("@", 1)[-1]
     raw = build_email(
@@ -245,6 +268,11 @@ def escalate_to_finance(services: Services, invoice_id: str, now: datetime) -> d
             history=history,
             legal_referral=True,
         )
+        stopped = stopped_since_claim(services, invoice_id, now)
+        if stopped is not None:
+            if stopped != "settled":
+                services.invoices.release_stage(invoice_id, Stage.ESCALATION.value)
+            return {"escalated": False, "why": f"{stopped}_meanwhile"}
         message_id = publish_to_finance(services, context)
     except Exception:
         services.invoices.release_stage(invoice_id, Stage.ESCALATION.value)

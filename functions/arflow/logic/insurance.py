@@ -12,6 +12,7 @@ from arflow.dal.insurer import InsurerAdapter, InsurerUnavailableError, insurer_
 from arflow.dal.store import StageClaim
 from arflow.errors import TransientServiceError
 from arflow.logic.claims import build_claim_pack, build_overdue_notification
+from arflow.logic.dunning import stopped_since_claim
 from arflow.models.claim import ClaimInvoice, PaymentRecord, SentNotice
 from arflow.models.claim import TimelineEvent as PackEvent
 from arflow.models.notice import NoticeKind
@@ -71,6 +72,11 @@ def notify_insurer(services: Services, invoice_id: str, now: datetime) -> dict[s
         notification = build_overdue_notification(
             claim_invoice(invoice), invoice.balance, now, services.policy()
         )
+        stopped = stopped_since_claim(services, invoice_id, now)
+        if stopped is not None:
+            if stopped != "settled":
+                services.invoices.release_stage(invoice_id, INSURER_NOTIFICATION)
+            return {"notified": False, "why": f"{stopped}_meanwhile"}
         receipt = insurer(services).notify_overdue(notification)
     except InsurerUnavailableError as error:
         services.invoices.release_stage(invoice_id, INSURER_NOTIFICATION)
@@ -143,6 +149,11 @@ def _submit_claim(services: Services, invoice_id: str, now: datetime) -> dict[st
         policy=services.policy(),
         prepared_at=now,
     )
+    stopped = stopped_since_claim(services, invoice_id, now)
+    if stopped is not None:
+        if stopped != "settled":
+            services.invoices.release_stage(invoice_id, Stage.CLAIM.value)
+        return {"submitted": False, "why": f"{stopped}_meanwhile"}
     pack_key = f"claims/{invoice_id}/claim-pack.json"
     summary_key = f"claims/{invoice_id}/claim-summary.html"
     services.documents.put(pack_key, pack.to_json(), "application/json")
