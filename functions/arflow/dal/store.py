@@ -701,10 +701,11 @@ class History:
         at: datetime,
         detail: dict[str, Any] | None = None,
         customer_id: str | None = None,
+        seq: str | None = None,
     ) -> HistoryEvent:
         entry = HistoryEvent(
             invoice_id=invoice_id,
-            seq=f"{at.strftime('%Y%m%dT%H%M%S.%f')}#{next(_sequence):010d}#{uuid.uuid4().hex[:8]}",
+            seq=seq or self.reserve(at),
             at=at,
             event=event,
             customer_id=customer_id,
@@ -716,6 +717,15 @@ class History:
             ConditionExpression="attribute_not_exists(seq)",
         )
         return entry
+
+    @staticmethod
+    def reserve(at: datetime) -> str:
+        """A place in the history, taken when something is decided and written once it is done.
+
+        Events of one instant sort by these places, so a notice decided before a payment stays
+        before it even if the payment's event is written while the notice is being sent.
+        """
+        return f"{at.strftime('%Y%m%dT%H%M%S.%f')}#{next(_sequence):010d}#{uuid.uuid4().hex[:8]}"
 
     def for_invoice(self, invoice_id: str) -> list[HistoryEvent]:
         events: list[HistoryEvent] = []

@@ -144,6 +144,7 @@ def _send_customer_notice(
 
     # NOTE: checked once more just before the e-mail goes: a payment landing in the instant
     # between this read and SES accepting the message can still cross it.
+    place = services.history.reserve(now)
     stopped = stopped_since_claim(services, invoice_id, now)
     if stopped is not None:
         if stopped != "settled":
@@ -172,7 +173,7 @@ def _send_customer_notice(
     }
     if letter_key:
         detail["letter_key"] = letter_key
-    services.history.append(invoice_id, event, now, detail, invoice.customer_id)
+    services.history.append(invoice_id, event, now, detail, invoice.customer_id, place)
     if stage is Stage.OVERDUE_NOTICE:
         # An overdue brings the customer's limit review forward.
         services.customers.review_now(invoice.customer_id, local_today(policy, now))
@@ -268,6 +269,7 @@ def escalate_to_finance(services: Services, invoice_id: str, now: datetime) -> d
             history=history,
             legal_referral=True,
         )
+        place = services.history.reserve(now)
         stopped = stopped_since_claim(services, invoice_id, now)
         if stopped is not None:
             if stopped != "settled":
@@ -291,6 +293,7 @@ def escalate_to_finance(services: Services, invoice_id: str, now: datetime) -> d
             "message_id": message_id,
         },
         invoice.customer_id,
+        place,
     )
     return {"escalated": True, "message_id": message_id}
 

@@ -18,7 +18,12 @@ def hold_key(reason: str, invoice_id: str | None) -> str:
 
 
 def place_hold(
-    services: Services, customer_id: str, reason: str, invoice_id: str | None, now: datetime
+    services: Services,
+    customer_id: str,
+    reason: str,
+    invoice_id: str | None,
+    now: datetime,
+    place: str | None = None,
 ) -> bool:
     """Add one reason; the customer's hold goes on with the first. True if the reason is new."""
     before = services.customers.get(customer_id)
@@ -34,6 +39,7 @@ def place_hold(
             now,
             {"reason": reason, "customer_id": customer_id, "already_on_hold": was_on_hold},
             customer_id,
+            place,
         )
     services.hold_events.emit(
         "OrderHoldPlaced",

@@ -72,6 +72,7 @@ def notify_insurer(services: Services, invoice_id: str, now: datetime) -> dict[s
         notification = build_overdue_notification(
             claim_invoice(invoice), invoice.balance, now, services.policy()
         )
+        place = services.history.reserve(now)
         stopped = stopped_since_claim(services, invoice_id, now)
         if stopped is not None:
             if stopped != "settled":
@@ -98,6 +99,7 @@ def notify_insurer(services: Services, invoice_id: str, now: datetime) -> dict[s
             "within_deadline": notification.within_deadline,
         },
         invoice.customer_id,
+        place,
     )
     logger.info("Insurer notified", invoice_id=invoice_id, reference=receipt.reference)
     return {"notified": True, "reference": receipt.reference}
@@ -149,6 +151,7 @@ def _submit_claim(services: Services, invoice_id: str, now: datetime) -> dict[st
         policy=services.policy(),
         prepared_at=now,
     )
+    place = services.history.reserve(now)
     stopped = stopped_since_claim(services, invoice_id, now)
     if stopped is not None:
         if stopped != "settled":
@@ -176,6 +179,7 @@ def _submit_claim(services: Services, invoice_id: str, now: datetime) -> dict[st
             "summary_key": summary_key,
         },
         invoice.customer_id,
+        place,
     )
     logger.info("Claim submitted", invoice_id=invoice_id, reference=receipt.reference)
     return {"submitted": True, "reference": receipt.reference}

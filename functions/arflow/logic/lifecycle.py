@@ -130,10 +130,11 @@ def fail(
 def hold_new_orders(services: Services, invoice_id: str, now: datetime) -> dict[str, Any]:
     """The overdue invoice holds the customer's new orders, unless dunning has stopped for it."""
     invoice = services.invoices.require(invoice_id)
+    place = services.history.reserve(now)
     why_not = _no_hold_because(services, invoice, now)
     if why_not:
         return {"placed": False, "why": why_not}
-    placed = place_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now)
+    placed = place_hold(services, invoice.customer_id, INVOICE_OVERDUE, invoice_id, now, place)
 
     # A payment or a dispute may have landed while the hold was written: undo it then.
     if placed:
