@@ -191,7 +191,8 @@ class LocalStack:
                 attributes[(logical, "Arn")] = f"arn:aws:events:{region}:{account}:event-bus/{bus}"
                 attributes[(logical, "Name")] = bus
             elif kind == "AWS::SSM::Parameter":
-                refs[logical] = f"/{stack}/{logical}"
+                # Unique per run: warm functions cache the policy by the parameter's name.
+                refs[logical] = f"/{stack}/{uuid.uuid4().hex[:12]}/{logical}"
             elif kind == "AWS::SecretsManager::Secret":
                 refs[logical] = f"arn:aws:secretsmanager:{region}:{account}:secret:{name}"
             elif kind == "AWS::Serverless::StateMachine":

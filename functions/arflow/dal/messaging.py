@@ -3,6 +3,7 @@ letters and packs (S3); and for what configures: secrets and the policy."""
 
 import json
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -92,7 +93,7 @@ class DocumentStore:
 
 _cache_lock = threading.Lock()
 _secret_cache: dict[str, str] = {}
-_policy_cache: dict[str, tuple[str, Policy]] = {}
+_policy_cache: dict[str, tuple[float, str, Policy]] = {}
 
 
 def secret_value(secret_arn: str, region: str) -> str:
@@ -108,19 +109,29 @@ def secret_value(secret_arn: str, region: str) -> str:
     return value
 
 
+# A warm function re-reads the policy at most this often (seconds of wall time).
+POLICY_MAX_AGE = 30.0
+
+
 def load_policy(parameter_name: str, region: str) -> Policy:
-    """The policy document from SSM, validated; re-read when the parameter changes."""
-    raw = str(client("ssm", region).get_parameter(Name=parameter_name)["Parameter"]["Value"])
+    """The policy document from SSM, validated; a changed policy takes effect within
+    POLICY_MAX_AGE seconds on a warm function, at once on a cold one."""
     with _cache_lock:
         cached = _policy_cache.get(parameter_name)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-    try:
-        policy = Policy.from_text(raw)
-    except (yaml.YAMLError, ValidationError) as error:
-        raise ConfigurationError(f"the policy in {parameter_name} is invalid: {error}") from error
+    if cached is not None and time.monotonic() - cached[0] < POLICY_MAX_AGE:
+        return cached[2]
+    raw = str(client("ssm", region).get_parameter(Name=parameter_name)["Parameter"]["Value"])
+    if cached is not None and cached[1] == raw:
+        policy = cached[2]
+    else:
+        try:
+            policy = Policy.from_text(raw)
+        except (yaml.YAMLError, ValidationError) as error:
+            raise ConfigurationError(
+                f"the policy in {parameter_name} is invalid: {error}"
+            ) from error
     with _cache_lock:
-        _policy_cache[parameter_name] = (raw, policy)
+        _policy_cache[parameter_name] = (time.monotonic(), raw, policy)
     return policy
 
 

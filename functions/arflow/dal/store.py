@@ -674,8 +674,21 @@ class Customers:
                 raise
 
     def due_for_review(self, today: date) -> list[CustomerRecord]:
-        # NOTE: a scan; a sparse index on review_due is the fix for large portfolios.
-        return [c for c in self.scan() if c.review_due is not None and c.review_due <= today]
+        # NOTE: a filtered scan; a sparse index on review_due is the fix for large portfolios.
+        found: list[CustomerRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "review_due <= :t",
+            "ExpressionAttributeValues": _values({":t": today}),
+        }
+        while True:
+            response = self._db.scan(**kwargs)
+            found.extend(
+                CustomerRecord.model_validate(from_attributes(i)) for i in response.get("Items", [])
+            )
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def add_credit(self, customer_id: str, currency: str, amount: Decimal) -> None:
         self._db.update_item(
