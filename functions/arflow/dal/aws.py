@@ -1,5 +1,6 @@
 """boto3 clients, created once per process and shared (low-level clients are thread-safe)."""
 
+import json
 import threading
 from typing import Any
 
@@ -27,3 +28,20 @@ def forget_clients() -> None:
     """Drop cached clients (a test or a local run that changes credentials or endpoints)."""
     with _lock:
         _clients.clear()
+
+
+def api_key_from_secret(secret: str, what: str) -> str:
+    """An API key from a SecretString: the key itself, or JSON `{"api_key": "..."}`."""
+    text = secret.strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        key = parsed.get("api_key")
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"the {what} secret's JSON has no api_key")
+        return key.strip()
+    if not text:
+        raise ValueError(f"the {what} secret is empty")
+    return text

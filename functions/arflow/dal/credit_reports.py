@@ -51,6 +51,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from arflow.dal.aws import api_key_from_secret
 from arflow.models.credit import CreditReport
 from arflow.models.invoice import CountryCode
 from arflow.timekeeping import utcnow
@@ -672,20 +673,8 @@ def load_reports(path: Path, table_name: str, dynamodb_client: Any) -> int:
 
 
 def _api_key_from_secret(secret: str) -> str:
-    """The key from a SecretString: the key itself, or JSON `{"api_key": "..."}`."""
-    text = secret.strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        key = parsed.get("api_key")
-        if not isinstance(key, str) or not key.strip():
-            raise ValueError("the credit provider secret's JSON has no api_key")
-        return key.strip()
-    if not text:
-        raise ValueError("the credit provider secret is empty")
-    return text
+    """The credit provider's API key from its SecretString."""
+    return api_key_from_secret(secret, "credit provider")
 
 
 def provider_from_env(

@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from arflow.dal.aws import api_key_from_secret as key_from_secret
 from arflow.models.claim import (
     ClaimSubmission,
     OverdueNotification,
@@ -377,20 +378,8 @@ def _excerpt(data: bytes) -> str:
 
 
 def api_key_from_secret(secret: str) -> str:
-    """The key from a SecretString: the key itself, or JSON `{"api_key": "..."}`."""
-    text = secret.strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        key = parsed.get("api_key")
-        if not isinstance(key, str) or not key.strip():
-            raise ValueError("the insurer secret's JSON has no api_key")
-        return key.strip()
-    if not text:
-        raise ValueError("the insurer secret is empty")
-    return text
+    """The insurer's API key from its SecretString."""
+    return key_from_secret(secret, "insurer")
 
 
 def insurer_from_env(
