@@ -135,6 +135,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.routes: list[Route] = []
         self.schedules: list[Schedule] = []
+        self._secrets: dict[str, str] = {}
         self.failures: list[FunctionFailure] = []
         self._lock = threading.Lock()
         refs, attributes = self._physical_ids()
@@ -354,8 +355,13 @@ class LocalStack:
         return str(self.resolver.refs[logical_id])
 
     def secret(self, logical_id: str) -> str:
-        client = self.client("secretsmanager")
-        return str(client.get_secret_value(SecretId=self.ref(logical_id))["SecretString"])
+        """A secret's value, read once: senders sign every request with it."""
+        if logical_id not in self._secrets:
+            client = self.client("secretsmanager")
+            self._secrets[logical_id] = str(
+                client.get_secret_value(SecretId=self.ref(logical_id))["SecretString"]
+            )
+        return self._secrets[logical_id]
 
     def invoke(self, function_name: str, payload: bytes) -> tuple[bytes, bool]:
         """Run a handler as Lambda would: JSON in, JSON out, errors as Lambda reports them."""

@@ -9,11 +9,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from arflow.errors import ArflowError
-from arflow.handlers.support import error_response, json_response, raw_body
+from arflow.handlers.support import answer_errors, json_response, raw_body
 from arflow.logic import account, credit, webhook_auth
 from arflow.logic.documents.canonical import load_json
-from arflow.logic.documents.errors import DocumentError, InvalidDocumentError
+from arflow.logic.documents.errors import InvalidDocumentError
 from arflow.services import services
 from arflow.timekeeping import utcnow
 
@@ -148,15 +147,7 @@ def open_orders(customer_id: str) -> Response[str]:
     return json_response(200, result)
 
 
-@app.exception_handler(DocumentError)
-def _bad_request(error: DocumentError) -> Response[str]:
-    return error_response(error)
-
-
-@app.exception_handler(ArflowError)
-def _refused(error: ArflowError) -> Response[str]:
-    logger.info("Action refused", error=type(error).__name__)
-    return error_response(error)
+answer_errors(app)
 
 
 @logger.inject_lambda_context

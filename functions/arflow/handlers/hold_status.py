@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from arflow.errors import UnknownCustomerError
-from arflow.handlers.support import error_response, json_response
+from arflow.handlers.support import answer_errors, json_response
 from arflow.services import services
 
 logger = Logger(service="arflow")
@@ -28,9 +28,7 @@ def hold_of(customer_id: str) -> Response[str]:
     )
 
 
-@app.exception_handler(UnknownCustomerError)
-def _unknown(error: UnknownCustomerError) -> Response[str]:
-    return error_response(error)
+answer_errors(app)
 
 
 @logger.inject_lambda_context

@@ -8,11 +8,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from arflow.errors import ArflowError
-from arflow.handlers.support import error_response, json_response, raw_body
+from arflow.handlers.support import answer_errors, json_response, raw_body
 from arflow.logic import webhook_auth
 from arflow.logic.documents import parse_document
-from arflow.logic.documents.errors import DocumentError
 from arflow.logic.documents.stripe import (
     SIGNATURE_HEADER,
     parse_stripe_event,
@@ -79,16 +77,7 @@ def stripe_object_digest(raw: bytes) -> str:
     return hashlib.sha256(json.dumps(carried, sort_keys=True).encode()).hexdigest()
 
 
-@app.exception_handler(DocumentError)
-def _bad_document(error: DocumentError) -> Response[str]:
-    logger.info("Document rejected", error=type(error).__name__)
-    return error_response(error)
-
-
-@app.exception_handler(ArflowError)
-def _refused(error: ArflowError) -> Response[str]:
-    logger.info("Request refused", error=type(error).__name__)
-    return error_response(error)
+answer_errors(app)
 
 
 @logger.inject_lambda_context

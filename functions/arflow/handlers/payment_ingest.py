@@ -7,12 +7,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from arflow.errors import ArflowError
 from arflow.handlers.invoice_ingest import PAYMENT_STATUS
-from arflow.handlers.support import error_response, json_response, raw_body
+from arflow.handlers.support import answer_errors, json_response, raw_body
 from arflow.logic import webhook_auth
 from arflow.logic.documents.canonical import load_json
-from arflow.logic.documents.errors import DocumentError, InvalidDocumentError
+from arflow.logic.documents.errors import InvalidDocumentError
 from arflow.logic.settlement import receive_payment
 from arflow.models.invoice import Payment
 from arflow.services import services
@@ -41,15 +40,7 @@ def post_payment() -> Response[str]:
     return json_response(PAYMENT_STATUS[result.status], result.body())
 
 
-@app.exception_handler(DocumentError)
-def _bad_payment(error: DocumentError) -> Response[str]:
-    return error_response(error)
-
-
-@app.exception_handler(ArflowError)
-def _refused(error: ArflowError) -> Response[str]:
-    logger.info("Payment refused", error=type(error).__name__)
-    return error_response(error)
+answer_errors(app)
 
 
 @logger.inject_lambda_context

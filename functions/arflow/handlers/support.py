@@ -4,10 +4,13 @@ import base64
 import json
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from arflow.errors import ArflowError
+
+_logger = Logger(service="arflow")
 
 
 class StepInput(BaseModel):
@@ -51,3 +54,15 @@ def raw_body(app: APIGatewayHttpResolver) -> bytes:
     event = app.current_event
     body = event.body or ""
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
+def answer_errors(app: APIGatewayHttpResolver) -> None:
+    """Register the one mapping of domain and document errors to HTTP answers on a resolver."""
+    from arflow.logic.documents.errors import DocumentError
+
+    def refused(error: Exception) -> Response[str]:
+        _logger.info("Request refused", error=type(error).__name__)
+        return error_response(error)
+
+    app.exception_handler(DocumentError)(refused)
+    app.exception_handler(ArflowError)(refused)
